@@ -1,0 +1,158 @@
+-- rms-edge appliance database, schema version 2 (the current one).
+--
+-- Conventions:
+--  * `name` keeps the spelling the client chose; `name_key` is its ASCII-lowercased form and
+--    carries the uniqueness constraint, because ARM compares names case-insensitively.
+--  * `properties` is the resource's `properties` document as the API normalized it (enums in
+--    AMS spelling, read-only fields removed). Columns beside it hold what the appliance itself
+--    reasons about (state, protocol, token, links between resources), so those are typed,
+--    constrained and indexed; the document holds what it only echoes.
+--  * Timestamps are TEXT in the AMS wire form `YYYY-MM-DDThh:mm:ss.fffffffZ`: fixed width, so
+--    they sort and compare correctly as text.
+
+-- One row per schema upgrade (and the initial creation).
+CREATE TABLE version (
+  id INTEGER PRIMARY KEY,          -- the schema version reached
+  unix_time INTEGER NOT NULL,      -- when
+  notes TEXT
+);
+
+-- Small appliance-wide values: the JWT signing secret, the database identity.
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+-- API keys. Only a SHA-256 of the secret is stored: keys are 256-bit random values, so a fast
+-- hash is safe (nothing to brute-force) and the lookup by id keeps the comparison constant-time.
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,             -- public part of the key, printed with `keys list`
+  name TEXT NOT NULL,
+  secret_sha256 BLOB NOT NULL CHECK (length(secret_sha256) = 32),
+  created TEXT NOT NULL,
+  revoked TEXT                     -- NULL while valid
+);
+
+CREATE TABLE live_events (
+  id TEXT PRIMARY KEY CHECK (length(id) = 36),  -- UUID, stable for the event's life
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL UNIQUE,
+  location TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '{}',              -- JSON object
+  protocol TEXT NOT NULL CHECK (protocol IN ('RTMP','SRT','RTSPPush','RTSPPull')),
+  encoding_type TEXT NOT NULL,
+  access_token TEXT NOT NULL UNIQUE,            -- the stream key; selects the event at ingest
+  resource_state TEXT NOT NULL CHECK (resource_state IN
+    ('Stopped','Allocating','StandBy','Starting','Running','Stopping','Deleting')),
+  provisioning_state TEXT NOT NULL CHECK (provisioning_state IN ('InProgress','Succeeded','Failed')),
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL,
+  last_modified TEXT NOT NULL
+);
+
+CREATE TABLE assets (
+  id TEXT PRIMARY KEY CHECK (length(id) = 36),  -- `assetId`
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL UNIQUE,
+  container TEXT NOT NULL,                      -- directory / blob container of the archive
+  storage_account TEXT NOT NULL,                -- '' = the appliance's default storage
+  manifest_name TEXT,                           -- set by the first live output; fixes the URLs
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL,
+  last_modified TEXT NOT NULL
+);
+CREATE INDEX assets_created ON assets (created);
+
+CREATE TABLE live_outputs (
+  id TEXT PRIMARY KEY CHECK (length(id) = 36),
+  live_event_id TEXT NOT NULL REFERENCES live_events (id) ON DELETE CASCADE,
+  asset_id TEXT NOT NULL REFERENCES assets (id),  -- deleting the asset first is refused
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  manifest_name TEXT NOT NULL,
+  archive_window_ms INTEGER NOT NULL CHECK (archive_window_ms BETWEEN 60000 AND 90000000),
+  resource_state TEXT NOT NULL CHECK (resource_state IN ('Creating','Running','Deleting')),
+  provisioning_state TEXT NOT NULL CHECK (provisioning_state IN ('InProgress','Succeeded','Failed')),
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL,
+  last_modified TEXT NOT NULL,
+  UNIQUE (live_event_id, name_key)
+);
+CREATE INDEX live_outputs_asset ON live_outputs (asset_id);
+
+-- User-created streaming policies (the predefined ones live in code and cannot be shadowed).
+CREATE TABLE streaming_policies (
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL PRIMARY KEY,
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+
+CREATE TABLE streaming_locators (
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL PRIMARY KEY,
+  locator_id TEXT NOT NULL UNIQUE CHECK (length(locator_id) = 36),  -- first segment of playback URLs
+  asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+  policy_name TEXT NOT NULL,
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE INDEX streaming_locators_asset ON streaming_locators (asset_id);
+
+CREATE TABLE streaming_endpoints (
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL PRIMARY KEY,
+  location TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '{}',
+  resource_state TEXT NOT NULL CHECK (resource_state IN
+    ('Stopped','Starting','Running','Stopping','Deleting','Scaling')),
+  provisioning_state TEXT NOT NULL CHECK (provisioning_state IN ('InProgress','Succeeded','Failed')),
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL,
+  last_modified TEXT NOT NULL
+);
+
+-- Account filters (asset_id NULL) and asset filters.
+CREATE TABLE filters (
+  asset_id TEXT REFERENCES assets (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  properties TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE UNIQUE INDEX filters_scope_name ON filters (coalesce(asset_id, ''), name_key);
+
+-- Long-running operations. `scope` serializes them: one in flight per live event (its live
+-- outputs included) and per streaming endpoint.
+CREATE TABLE operations (
+  id TEXT PRIMARY KEY CHECK (length(id) = 36),
+  kind TEXT NOT NULL CHECK (kind IN ('liveEvent','liveOutput','streamingEndpoint')),
+  scope TEXT NOT NULL,             -- 'le:<event key>' or 'se:<endpoint key>'
+  resource TEXT NOT NULL,          -- the resource's name path, e.g. 'MyEvent' or 'MyEvent/out1'
+  action TEXT NOT NULL,            -- create, update, delete, start, stop, allocate, reset, scale
+  status TEXT NOT NULL CHECK (status IN ('InProgress','Succeeded','Failed')),
+  error_code TEXT,
+  error_message TEXT,
+  created TEXT NOT NULL,
+  finished TEXT
+);
+CREATE INDEX operations_scope_in_flight ON operations (scope) WHERE status = 'InProgress';
+
+-- v2: one row per read-write open of the database (appliance start), for diagnostics: a box
+-- that restarts often shows it here.
+CREATE TABLE opens (
+  id INTEGER PRIMARY KEY,
+  unix_time INTEGER NOT NULL,
+  software_version TEXT NOT NULL
+);
+
+-- v2: stream events of live events (getStreamEvents), newest kept, oldest pruned.
+CREATE TABLE stream_events (
+  id INTEGER PRIMARY KEY,
+  live_event_id TEXT NOT NULL REFERENCES live_events (id) ON DELETE CASCADE,
+  event_time TEXT NOT NULL,
+  event_type TEXT NOT NULL,        -- e.g. 'StreamEvent/BeginIngest'
+  event_level TEXT NOT NULL CHECK (event_level IN ('Critical','Error','Warning','Information')),
+  data TEXT NOT NULL               -- JSON object
+);
+CREATE INDEX stream_events_event ON stream_events (live_event_id, id);
