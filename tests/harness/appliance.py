@@ -50,6 +50,7 @@ class Appliance:
     def __init__(self, data_dir: str | None = None, extra_args: list[str] | None = None):
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="rms-edge-test-")
+        os.makedirs(self.data_dir, exist_ok=True)
         self.http_port = free_port()
         self.https_port = free_port()
         self.rtmp_port = free_port()

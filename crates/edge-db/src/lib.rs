@@ -120,8 +120,10 @@ impl Db {
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         self.with_reader(|c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
@@ -135,7 +137,10 @@ impl Db {
                 return Ok(v);
             }
             let v = make();
-            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, v])?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )?;
             Ok(v)
         })
     }
@@ -178,7 +183,11 @@ impl Db {
     /// Number of keys that are not revoked.
     pub fn key_count_valid(&self) -> Result<i64> {
         self.with_reader(|c| {
-            Ok(c.query_row("SELECT count(*) FROM api_keys WHERE revoked IS NULL", [], |r| r.get(0))?)
+            Ok(c.query_row(
+                "SELECT count(*) FROM api_keys WHERE revoked IS NULL",
+                [],
+                |r| r.get(0),
+            )?)
         })
     }
 
@@ -196,16 +205,35 @@ impl Db {
     // ---- live events ------------------------------------------------------------------
 
     pub fn live_events(&self) -> Result<Vec<LiveEventRow>> {
-        self.with_reader(|c| query_all(c, &format!("{LE_SELECT} ORDER BY created"), [], LiveEventRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!("{LE_SELECT} ORDER BY created"),
+                [],
+                LiveEventRow::from_row,
+            )
+        })
     }
 
     pub fn live_event(&self, key: &str) -> Result<Option<LiveEventRow>> {
-        self.with_reader(|c| query_one(c, &format!("{LE_SELECT} WHERE name_key = ?1"), [key], LiveEventRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{LE_SELECT} WHERE name_key = ?1"),
+                [key],
+                LiveEventRow::from_row,
+            )
+        })
     }
 
     pub fn live_event_by_token(&self, token: &str) -> Result<Option<LiveEventRow>> {
         self.with_reader(|c| {
-            query_one(c, &format!("{LE_SELECT} WHERE access_token = ?1"), [token], LiveEventRow::from_row)
+            query_one(
+                c,
+                &format!("{LE_SELECT} WHERE access_token = ?1"),
+                [token],
+                LiveEventRow::from_row,
+            )
         })
     }
 
@@ -302,31 +330,55 @@ impl Db {
 
     /// Deletes a live event; its live outputs go with it (the assets stay).
     pub fn live_event_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| Ok(tx.execute("DELETE FROM live_events WHERE name_key = ?1", [key])? == 1))
+        self.with_tx(|tx| {
+            Ok(tx.execute("DELETE FROM live_events WHERE name_key = ?1", [key])? == 1)
+        })
     }
 
     // ---- live outputs -----------------------------------------------------------------
 
     pub fn live_outputs(&self, event_key: &str) -> Result<Vec<LiveOutputRow>> {
         self.with_reader(|c| {
-            query_all(c, &format!("{LO_SELECT} WHERE e.name_key = ?1 ORDER BY o.created"), [event_key], LiveOutputRow::from_row)
+            query_all(
+                c,
+                &format!("{LO_SELECT} WHERE e.name_key = ?1 ORDER BY o.created"),
+                [event_key],
+                LiveOutputRow::from_row,
+            )
         })
     }
 
     pub fn live_outputs_all(&self) -> Result<Vec<LiveOutputRow>> {
-        self.with_reader(|c| query_all(c, &format!("{LO_SELECT} ORDER BY o.created"), [], LiveOutputRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!("{LO_SELECT} ORDER BY o.created"),
+                [],
+                LiveOutputRow::from_row,
+            )
+        })
     }
 
     pub fn live_output(&self, event_key: &str, key: &str) -> Result<Option<LiveOutputRow>> {
         self.with_reader(|c| {
-            query_one(c, &format!("{LO_SELECT} WHERE e.name_key = ?1 AND o.name_key = ?2"), [event_key, key], LiveOutputRow::from_row)
+            query_one(
+                c,
+                &format!("{LO_SELECT} WHERE e.name_key = ?1 AND o.name_key = ?2"),
+                [event_key, key],
+                LiveOutputRow::from_row,
+            )
         })
     }
 
     /// Inserts a live output with its create operation, enforcing the per-event limit, the
     /// one-operation-at-a-time rule and that the asset exists; records the manifest name on the
     /// asset the first time, so its playback URLs never change afterwards.
-    pub fn live_output_insert(&self, out: &LiveOutputRow, max_outputs: usize, op: &OperationRow) -> Result<LiveOutputRow> {
+    pub fn live_output_insert(
+        &self,
+        out: &LiveOutputRow,
+        max_outputs: usize,
+        op: &OperationRow,
+    ) -> Result<LiveOutputRow> {
         self.with_tx(|tx| {
             let ev: Option<(String, String)> = tx
                 .query_row("SELECT id, name FROM live_events WHERE name_key = ?1", [out.live_event_name.to_ascii_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -376,7 +428,12 @@ impl Db {
         })
     }
 
-    pub fn live_output_set_state(&self, id: &str, state: edge_model::LiveOutputState, provisioning: edge_model::ProvisioningState) -> Result<()> {
+    pub fn live_output_set_state(
+        &self,
+        id: &str,
+        state: edge_model::LiveOutputState,
+        provisioning: edge_model::ProvisioningState,
+    ) -> Result<()> {
         self.with_tx(|tx| {
             tx.execute(
                 "UPDATE live_outputs SET resource_state = ?2, provisioning_state = ?3, last_modified = ?4 WHERE id = ?1",
@@ -412,7 +469,9 @@ impl Db {
             let (col, op, val) = match cond {
                 AssetCondition::Name(op, v) => ("name_key", op, v.to_ascii_lowercase()),
                 AssetCondition::Created(op, t) => ("created", op, t.to_string()),
-                AssetCondition::AlternateId(op, v) => ("json_extract(properties, '$.alternateId')", op, v.clone()),
+                AssetCondition::AlternateId(op, v) => {
+                    ("json_extract(properties, '$.alternateId')", op, v.clone())
+                }
                 AssetCondition::AssetId(op, v) => ("id", op, v.to_ascii_lowercase()),
             };
             args.push(val);
@@ -424,16 +483,40 @@ impl Db {
             AssetOrder::CreatedAsc => ("created", "ASC"),
             AssetOrder::CreatedDesc => ("created", "DESC"),
         };
-        sql.push_str(&format!(" ORDER BY {col} {dir}, name_key {dir} LIMIT {} OFFSET {}", q.limit, q.offset));
-        self.with_reader(|c| query_all(c, &sql, rusqlite::params_from_iter(args.iter()), AssetRow::from_row))
+        sql.push_str(&format!(
+            " ORDER BY {col} {dir}, name_key {dir} LIMIT {} OFFSET {}",
+            q.limit, q.offset
+        ));
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &sql,
+                rusqlite::params_from_iter(args.iter()),
+                AssetRow::from_row,
+            )
+        })
     }
 
     pub fn asset(&self, key: &str) -> Result<Option<AssetRow>> {
-        self.with_reader(|c| query_one(c, &format!("{ASSET_SELECT} WHERE name_key = ?1"), [key], AssetRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{ASSET_SELECT} WHERE name_key = ?1"),
+                [key],
+                AssetRow::from_row,
+            )
+        })
     }
 
     pub fn asset_by_id(&self, id: &str) -> Result<Option<AssetRow>> {
-        self.with_reader(|c| query_one(c, &format!("{ASSET_SELECT} WHERE id = ?1"), [id], AssetRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{ASSET_SELECT} WHERE id = ?1"),
+                [id],
+                AssetRow::from_row,
+            )
+        })
     }
 
     /// Creates or replaces an asset. Returns true if it was created.
@@ -480,11 +563,25 @@ impl Db {
     // ---- streaming policies -----------------------------------------------------------
 
     pub fn policies(&self) -> Result<Vec<DocRow>> {
-        self.with_reader(|c| query_all(c, "SELECT name, properties, created FROM streaming_policies ORDER BY name_key", [], DocRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                "SELECT name, properties, created FROM streaming_policies ORDER BY name_key",
+                [],
+                DocRow::from_row,
+            )
+        })
     }
 
     pub fn policy(&self, key: &str) -> Result<Option<DocRow>> {
-        self.with_reader(|c| query_one(c, "SELECT name, properties, created FROM streaming_policies WHERE name_key = ?1", [key], DocRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                "SELECT name, properties, created FROM streaming_policies WHERE name_key = ?1",
+                [key],
+                DocRow::from_row,
+            )
+        })
     }
 
     pub fn policy_insert(&self, p: &DocRow) -> Result<()> {
@@ -514,20 +611,46 @@ impl Db {
 
     pub fn locators(&self, limit: i64, offset: i64) -> Result<Vec<LocatorRow>> {
         self.with_reader(|c| {
-            query_all(c, &format!("{LOC_SELECT} ORDER BY l.created, l.name_key LIMIT ?1 OFFSET ?2"), [limit, offset], LocatorRow::from_row)
+            query_all(
+                c,
+                &format!("{LOC_SELECT} ORDER BY l.created, l.name_key LIMIT ?1 OFFSET ?2"),
+                [limit, offset],
+                LocatorRow::from_row,
+            )
         })
     }
 
     pub fn locators_for_asset(&self, asset_key: &str) -> Result<Vec<LocatorRow>> {
-        self.with_reader(|c| query_all(c, &format!("{LOC_SELECT} WHERE a.name_key = ?1 ORDER BY l.created"), [asset_key], LocatorRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!("{LOC_SELECT} WHERE a.name_key = ?1 ORDER BY l.created"),
+                [asset_key],
+                LocatorRow::from_row,
+            )
+        })
     }
 
     pub fn locator(&self, key: &str) -> Result<Option<LocatorRow>> {
-        self.with_reader(|c| query_one(c, &format!("{LOC_SELECT} WHERE l.name_key = ?1"), [key], LocatorRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{LOC_SELECT} WHERE l.name_key = ?1"),
+                [key],
+                LocatorRow::from_row,
+            )
+        })
     }
 
     pub fn locator_by_id(&self, locator_id: &str) -> Result<Option<LocatorRow>> {
-        self.with_reader(|c| query_one(c, &format!("{LOC_SELECT} WHERE l.locator_id = ?1"), [locator_id], LocatorRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{LOC_SELECT} WHERE l.locator_id = ?1"),
+                [locator_id],
+                LocatorRow::from_row,
+            )
+        })
     }
 
     /// Creates a locator. Locators are immutable: an existing name is a conflict.
@@ -555,17 +678,33 @@ impl Db {
     }
 
     pub fn locator_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| Ok(tx.execute("DELETE FROM streaming_locators WHERE name_key = ?1", [key])? == 1))
+        self.with_tx(|tx| {
+            Ok(tx.execute("DELETE FROM streaming_locators WHERE name_key = ?1", [key])? == 1)
+        })
     }
 
     // ---- streaming endpoints ----------------------------------------------------------
 
     pub fn endpoints(&self) -> Result<Vec<EndpointRow>> {
-        self.with_reader(|c| query_all(c, &format!("{SE_SELECT} ORDER BY created"), [], EndpointRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!("{SE_SELECT} ORDER BY created"),
+                [],
+                EndpointRow::from_row,
+            )
+        })
     }
 
     pub fn endpoint(&self, key: &str) -> Result<Option<EndpointRow>> {
-        self.with_reader(|c| query_one(c, &format!("{SE_SELECT} WHERE name_key = ?1"), [key], EndpointRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{SE_SELECT} WHERE name_key = ?1"),
+                [key],
+                EndpointRow::from_row,
+            )
+        })
     }
 
     /// Inserts the endpoint if no endpoint of that name exists (used to seed `default`).
@@ -604,7 +743,12 @@ impl Db {
     }
 
     /// Moves an endpoint to an intermediate state and records the operation.
-    pub fn endpoint_begin_op(&self, key: &str, during: edge_model::StreamingEndpointState, op: &OperationRow) -> Result<()> {
+    pub fn endpoint_begin_op(
+        &self,
+        key: &str,
+        during: edge_model::StreamingEndpointState,
+        op: &OperationRow,
+    ) -> Result<()> {
         self.with_tx(|tx| {
             check_scope_idle(tx, &op.scope, key)?;
             let n = tx.execute(
@@ -619,7 +763,12 @@ impl Db {
         })
     }
 
-    pub fn endpoint_set(&self, key: &str, state: edge_model::StreamingEndpointState, properties: Option<&Value>) -> Result<()> {
+    pub fn endpoint_set(
+        &self,
+        key: &str,
+        state: edge_model::StreamingEndpointState,
+        properties: Option<&Value>,
+    ) -> Result<()> {
         self.with_tx(|tx| {
             tx.execute(
                 "UPDATE streaming_endpoints SET resource_state = ?2, provisioning_state = 'Succeeded', last_modified = ?3,
@@ -631,7 +780,9 @@ impl Db {
     }
 
     pub fn endpoint_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| Ok(tx.execute("DELETE FROM streaming_endpoints WHERE name_key = ?1", [key])? == 1))
+        self.with_tx(|tx| {
+            Ok(tx.execute("DELETE FROM streaming_endpoints WHERE name_key = ?1", [key])? == 1)
+        })
     }
 
     // ---- filters ----------------------------------------------------------------------
@@ -675,14 +826,33 @@ impl Db {
     // ---- operations -------------------------------------------------------------------
 
     pub fn operation(&self, id: &str) -> Result<Option<OperationRow>> {
-        self.with_reader(|c| query_one(c, &format!("{OP_SELECT} WHERE id = ?1"), [id], OperationRow::from_row))
+        self.with_reader(|c| {
+            query_one(
+                c,
+                &format!("{OP_SELECT} WHERE id = ?1"),
+                [id],
+                OperationRow::from_row,
+            )
+        })
     }
 
     pub fn operations_in_flight(&self) -> Result<Vec<OperationRow>> {
-        self.with_reader(|c| query_all(c, &format!("{OP_SELECT} WHERE status = 'InProgress' ORDER BY created"), [], OperationRow::from_row))
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!("{OP_SELECT} WHERE status = 'InProgress' ORDER BY created"),
+                [],
+                OperationRow::from_row,
+            )
+        })
     }
 
-    pub fn operation_finish(&self, id: &str, status: edge_model::OperationStatus, error: Option<(&str, &str)>) -> Result<()> {
+    pub fn operation_finish(
+        &self,
+        id: &str,
+        status: edge_model::OperationStatus,
+        error: Option<(&str, &str)>,
+    ) -> Result<()> {
         self.with_tx(|tx| {
             tx.execute(
                 "UPDATE operations SET status = ?2, error_code = ?3, error_message = ?4, finished = ?5 WHERE id = ?1",
@@ -703,12 +873,22 @@ impl Db {
 
     /// Removes finished operations older than `before` (they are only needed while clients poll).
     pub fn operations_prune(&self, before: Timestamp) -> Result<usize> {
-        self.with_tx(|tx| Ok(tx.execute("DELETE FROM operations WHERE status != 'InProgress' AND created < ?1", [before.to_string()])?))
+        self.with_tx(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM operations WHERE status != 'InProgress' AND created < ?1",
+                [before.to_string()],
+            )?)
+        })
     }
 
     // ---- stream events ----------------------------------------------------------------
 
-    pub fn stream_event_append(&self, live_event_id: &str, e: &StreamEventRow, keep: i64) -> Result<()> {
+    pub fn stream_event_append(
+        &self,
+        live_event_id: &str,
+        e: &StreamEventRow,
+        keep: i64,
+    ) -> Result<()> {
         self.with_tx(|tx| {
             tx.execute(
                 "INSERT INTO stream_events (live_event_id, event_time, event_type, event_level, data) VALUES (?1,?2,?3,?4,?5)",
@@ -746,7 +926,9 @@ fn now_unix() -> i64 {
 
 fn unique_to_conflict(e: rusqlite::Error, msg: &str) -> DbError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             DbError::Conflict(msg.to_owned())
         }
         _ => DbError::Sqlite(e),

@@ -42,7 +42,9 @@ impl ApiKeyRow {
             Ok(ApiKeyRow {
                 id,
                 name,
-                secret_sha256: hash.try_into().map_err(|_| DbError::Corrupt("hash length".into()))?,
+                secret_sha256: hash
+                    .try_into()
+                    .map_err(|_| DbError::Corrupt("hash length".into()))?,
                 created: ts(created)?,
                 revoked: revoked.map(ts).transpose()?,
             })
@@ -71,8 +73,32 @@ pub struct LiveEventRow {
 
 impl LiveEventRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let cols: (String, String, String, String, String, String, String, String, String, String, String, String) = (
-            r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?,
+        let cols: (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
         );
         Ok((|| {
             Ok(LiveEventRow {
@@ -112,8 +138,30 @@ pub struct LiveOutputRow {
 
 impl LiveOutputRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, String, i64, String, String, String, String, String) = (
-            r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?,
+        let c: (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
         );
         Ok((|| {
             Ok(LiveOutputRow {
@@ -149,8 +197,25 @@ pub struct AssetRow {
 
 impl AssetRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, Option<String>, String, String, String) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+        let c: (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        );
         Ok((|| {
             Ok(AssetRow {
                 id: c.0,
@@ -227,7 +292,13 @@ pub struct DocRow {
 impl DocRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
         let c: (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        Ok((|| Ok(DocRow { name: c.0, properties: json(c.1)?, created: ts(c.2)? }))())
+        Ok((|| {
+            Ok(DocRow {
+                name: c.0,
+                properties: json(c.1)?,
+                created: ts(c.2)?,
+            })
+        })())
     }
 }
 
@@ -245,7 +316,14 @@ pub struct LocatorRow {
 
 impl LocatorRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+        let c: (String, String, String, String, String, String) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        );
         Ok((|| {
             Ok(LocatorRow {
                 name: c.0,
@@ -275,8 +353,25 @@ pub struct EndpointRow {
 
 impl EndpointRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, String, String, String, String) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+        let c: (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        );
         Ok((|| {
             Ok(EndpointRow {
                 name: c.0,
@@ -351,9 +446,30 @@ impl OperationRow {
         }
     }
 
+    #[allow(clippy::type_complexity)]
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, String, String, Option<String>, Option<String>, String, Option<String>) = (
-            r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?,
+        let c: (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
         );
         Ok((|| {
             Ok(OperationRow {
@@ -383,6 +499,13 @@ pub struct StreamEventRow {
 impl StreamEventRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
         let c: (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        Ok((|| Ok(StreamEventRow { time: ts(c.0)?, event_type: c.1, level: c.2, data: json(c.3)? }))())
+        Ok((|| {
+            Ok(StreamEventRow {
+                time: ts(c.0)?,
+                event_type: c.1,
+                level: c.2,
+                data: json(c.3)?,
+            })
+        })())
     }
 }

@@ -24,7 +24,10 @@ pub(crate) fn current_version(conn: &Connection) -> Result<Option<i64>> {
     if !has_table {
         return Ok(None);
     }
-    Ok(conn.query_row("SELECT max(id) FROM version", [], |r| r.get(0)).optional()?.flatten())
+    Ok(conn
+        .query_row("SELECT max(id) FROM version", [], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
@@ -60,7 +63,9 @@ pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
                 v = to;
             }
             if v != SCHEMA_VERSION {
-                return Err(DbError::Incompatible(format!("no upgrade path from schema version {v}")));
+                return Err(DbError::Incompatible(format!(
+                    "no upgrade path from schema version {v}"
+                )));
             }
         }
     }
@@ -144,7 +149,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("db");
         drop(crate::Db::open(&p, "t").unwrap());
-        Connection::open(&p).unwrap().execute("INSERT INTO version VALUES (99, 0, 'future')", []).unwrap();
+        Connection::open(&p)
+            .unwrap()
+            .execute("INSERT INTO version VALUES (99, 0, 'future')", [])
+            .unwrap();
         match crate::Db::open(&p, "t") {
             Err(DbError::Incompatible(m)) => assert!(m.contains("newer"), "{m}"),
             Err(e) => panic!("unexpected error {e}"),

@@ -133,7 +133,9 @@ mod tests {
 
     #[test]
     fn refuses_garbage_and_calendar_units() {
-        for bad in ["", "P", "PT", "2S", "PT2", "P1Y", "P2M", "PTS", "PT-1S", "PT1S2M", "PTxS", "PT2S "] {
+        for bad in [
+            "", "P", "PT", "2S", "PT2", "P1Y", "P2M", "PTS", "PT-1S", "PT1S2M", "PTxS", "PT2S ",
+        ] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad}");
         }
     }

@@ -55,10 +55,7 @@ pub enum Transition {
     /// Already in the requested state: succeed without an operation doing work.
     NoOp,
     /// Enter `during` now; `target` when the work completes (`None`: the event is gone).
-    Run {
-        during: S,
-        target: Option<S>,
-    },
+    Run { during: S, target: Option<S> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,23 +133,38 @@ mod tests {
     fn happy_path() {
         assert_eq!(
             transition(S::Stopped, A::Start).unwrap(),
-            Transition::Run { during: S::Starting, target: Some(S::Running) }
+            Transition::Run {
+                during: S::Starting,
+                target: Some(S::Running)
+            }
         );
         assert_eq!(
             transition(S::Running, A::Stop).unwrap(),
-            Transition::Run { during: S::Stopping, target: Some(S::Stopped) }
+            Transition::Run {
+                during: S::Stopping,
+                target: Some(S::Stopped)
+            }
         );
         assert_eq!(
             transition(S::Stopped, A::Delete).unwrap(),
-            Transition::Run { during: S::Deleting, target: None }
+            Transition::Run {
+                during: S::Deleting,
+                target: None
+            }
         );
         assert_eq!(
             transition(S::Stopped, A::Allocate).unwrap(),
-            Transition::Run { during: S::Allocating, target: Some(S::StandBy) }
+            Transition::Run {
+                during: S::Allocating,
+                target: Some(S::StandBy)
+            }
         );
         assert_eq!(
             transition(S::StandBy, A::Start).unwrap(),
-            Transition::Run { during: S::Starting, target: Some(S::Running) }
+            Transition::Run {
+                during: S::Starting,
+                target: Some(S::Running)
+            }
         );
     }
 
@@ -160,7 +172,10 @@ mod tests {
     fn idempotent_actions_are_noops() {
         assert_eq!(transition(S::Running, A::Start).unwrap(), Transition::NoOp);
         assert_eq!(transition(S::Stopped, A::Stop).unwrap(), Transition::NoOp);
-        assert_eq!(transition(S::StandBy, A::Allocate).unwrap(), Transition::NoOp);
+        assert_eq!(
+            transition(S::StandBy, A::Allocate).unwrap(),
+            Transition::NoOp
+        );
     }
 
     #[test]
@@ -168,7 +183,14 @@ mod tests {
         let e = transition(S::Running, A::Delete).unwrap_err();
         assert!(e.0.contains("stop it first"), "{e}");
         for busy in [S::Starting, S::Stopping, S::Allocating, S::Deleting] {
-            for a in [A::Start, A::Stop, A::Delete, A::Reset, A::Allocate, A::Update] {
+            for a in [
+                A::Start,
+                A::Stop,
+                A::Delete,
+                A::Reset,
+                A::Allocate,
+                A::Update,
+            ] {
                 assert!(transition(busy, a).is_err(), "{busy:?} {a:?}");
             }
         }
@@ -180,9 +202,22 @@ mod tests {
     fn every_state_action_pair_is_decided() {
         // Exhaustive: no pair panics, and every Run target is a resting state.
         for &s in S::ALL {
-            for a in [A::Allocate, A::Start, A::Stop, A::Reset, A::Delete, A::Update] {
-                if let Ok(Transition::Run { target: Some(t), .. }) = transition(s, a) {
-                    assert!(matches!(t, S::Stopped | S::StandBy | S::Running), "{s:?} {a:?}");
+            for a in [
+                A::Allocate,
+                A::Start,
+                A::Stop,
+                A::Reset,
+                A::Delete,
+                A::Update,
+            ] {
+                if let Ok(Transition::Run {
+                    target: Some(t), ..
+                }) = transition(s, a)
+                {
+                    assert!(
+                        matches!(t, S::Stopped | S::StandBy | S::Running),
+                        "{s:?} {a:?}"
+                    );
                 }
             }
         }
@@ -191,9 +226,18 @@ mod tests {
     #[test]
     fn recovery_never_leaves_an_intermediate_state() {
         for &s in S::ALL {
-            for a in [None, Some(A::Start), Some(A::Stop), Some(A::Reset), Some(A::Delete)] {
+            for a in [
+                None,
+                Some(A::Start),
+                Some(A::Stop),
+                Some(A::Reset),
+                Some(A::Delete),
+            ] {
                 if let Some(r) = recover(s, a) {
-                    assert!(matches!(r, S::Stopped | S::StandBy | S::Running), "{s:?} -> {r:?}");
+                    assert!(
+                        matches!(r, S::Stopped | S::StandBy | S::Running),
+                        "{s:?} -> {r:?}"
+                    );
                 }
             }
         }

@@ -1,1 +1,358 @@
-fn main() {}
+//! `rms-edge`: the appliance supervisor.
+//!
+//! `rms-edge serve` opens the database, resolves what a crash left in flight, binds the
+//! listeners, tells systemd READY only once all of that is done, and feeds the watchdog while
+//! the critical loops make progress. `rms-edge keys` manages API keys offline.
+
+mod listen;
+mod netinfo;
+mod tls;
+mod watchdog;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use edge_api::{AppState, Auth, Identity, PublicAddrs, Scheme};
+use edge_config::{Config, ConfigArgs};
+use edge_db::Db;
+use edge_live::LiveRegistry;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Parser)]
+#[command(
+    name = "rms-edge",
+    version,
+    about = "Live-video edge appliance serving the RMS / AMS v3 API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the appliance.
+    Serve(ConfigArgs),
+    /// Manage API keys (works while the appliance runs).
+    Keys {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key and print it (it is shown only once).
+    Create {
+        #[arg(long, default_value = "key")]
+        name: String,
+    },
+    /// List keys (ids and names; secrets are never stored).
+    List,
+    /// Revoke a key by id: tokens issued for it stop working at once.
+    Revoke { id: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Serve(args) => serve(args),
+        Cmd::Keys { cfg, cmd } => keys(cfg, cmd),
+    };
+    if let Err(e) = result {
+        eprintln!("rms-edge: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Under systemd the journal adds its own timestamps.
+    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if under_systemd {
+        b.without_time().init();
+    } else {
+        b.init();
+    }
+}
+
+fn open_db(cfg: &Config) -> Result<Db> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data-dir {}", cfg.data_dir.display()))?;
+    let path = cfg.data_dir.join("rms-edge.db");
+    Db::open(&path, VERSION).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+fn keys(args: ConfigArgs, cmd: KeysCmd) -> Result<()> {
+    let cfg = Config::load(&args)?;
+    let db = open_db(&cfg)?;
+    match cmd {
+        KeysCmd::Create { name } => {
+            let k = edge_api::auth::new_key(&name);
+            db.key_insert(&k.row)?;
+            println!("{}", k.secret);
+            eprintln!(
+                "Created key {} ({name}). Store it now: it cannot be shown again.",
+                k.row.id
+            );
+        }
+        KeysCmd::List => {
+            println!("{:<18} {:<20} {:<30} STATUS", "ID", "NAME", "CREATED");
+            for k in db.key_list()? {
+                let status = match k.revoked {
+                    Some(t) => format!("revoked {t}"),
+                    None => "valid".into(),
+                };
+                println!(
+                    "{:<18} {:<20} {:<30} {status}",
+                    k.id,
+                    k.name,
+                    k.created.to_string()
+                );
+            }
+            println!("subscriptionId: {}", cfg.subscription_id);
+        }
+        KeysCmd::Revoke { id } => {
+            if !db.key_revoke(&id)? {
+                bail!("no valid key with id '{id}' (see `rms-edge keys list`)");
+            }
+            println!("Revoked key {id}.");
+        }
+    }
+    Ok(())
+}
+
+fn serve(args: ConfigArgs) -> Result<()> {
+    let cfg = Config::load(&args)?;
+    init_logging(&cfg.log_level);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cfg))
+}
+
+/// Splits `host[:port]` (IPv6 in brackets) into the host and an optional port.
+fn split_host(h: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = h.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let port = rest[end + 1..].strip_prefix(':');
+        return (&h[..end + 2], port);
+    }
+    match h.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (h, None),
+    }
+}
+
+async fn run(cfg: Config) -> Result<()> {
+    tracing::info!(version = VERSION, data_dir = %cfg.data_dir.display(), "rms-edge starting");
+    let db = Arc::new(open_db(&cfg)?);
+
+    // First start without any key: generate one and show it once.
+    let mut new_key = None;
+    if cfg.api_key.is_empty() && db.key_count_valid()? == 0 {
+        let k = edge_api::auth::new_key("default");
+        db.key_insert(&k.row)?;
+        tracing::info!(id = %k.row.id, "generated the first API key (printed once on standard output)");
+        new_key = Some(k.secret);
+    }
+
+    let tls = tls::load_or_generate(&cfg).context("TLS certificate")?;
+    let public_host = if cfg.public_host.is_empty() {
+        let ip = netinfo::primary_address();
+        let host = if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        match cfg.https_addr.port() {
+            443 => host,
+            p => format!("{host}:{p}"),
+        }
+    } else {
+        cfg.public_host.clone()
+    };
+    let ingest_host = split_host(&public_host).0.to_owned();
+
+    let auth = Auth::new(
+        db.clone(),
+        &cfg.subscription_id,
+        &cfg.api_key,
+        cfg.token_lifetime_secs,
+    )?;
+    let state = Arc::new(AppState {
+        db: db.clone(),
+        auth,
+        identity: Identity {
+            subscription_id: cfg.subscription_id.clone(),
+            resource_group: cfg.resource_group.clone(),
+            account_name: cfg.account_name.clone(),
+            location: cfg.location.clone(),
+        },
+        addrs: PublicAddrs {
+            public_host: public_host.clone(),
+            ingest_host,
+            rtmp_port: cfg.rtmp_addr.port(),
+            rtmps_port: cfg.rtmps_addr.port(),
+            srt_port: cfg.srt_addr.port(),
+            rtsp_port: cfg.rtsp_addr.port(),
+        },
+        live: LiveRegistry::new(),
+        version: VERSION,
+        served: AtomicU64::new(0),
+    });
+
+    let recovery = edge_api::startup(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("start-up recovery: {}", e.message))?;
+    if recovery.operations_resolved > 0 || !recovery.events_resolved.is_empty() {
+        tracing::warn!(
+            operations = recovery.operations_resolved,
+            events = ?recovery.events_resolved,
+            "resolved work interrupted by the previous shutdown"
+        );
+    }
+    if !recovery.events_running.is_empty() {
+        tracing::info!(events = ?recovery.events_running, "live events running again, waiting for their encoders");
+    }
+
+    let wd = watchdog::Watchdog::new(db.clone());
+    let mut app = edge_api::router(state.clone());
+    if std::env::var("RMS_EDGE_TEST_HOOKS").as_deref() == Ok("1") {
+        tracing::warn!("test hooks enabled (RMS_EDGE_TEST_HOOKS=1): never in production");
+        app = app.merge(wd.test_routes());
+    }
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let http = listen::bind(cfg.http_addr, "http").await?;
+    let https = listen::bind(cfg.https_addr, "https").await?;
+    let tasks = vec![
+        tokio::spawn(listen::serve(
+            http,
+            app.clone(),
+            None,
+            Scheme::Http,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(listen::serve(
+            https,
+            app.clone(),
+            Some(tls.acceptor),
+            Scheme::Https,
+            shutdown_rx.clone(),
+        )),
+    ];
+
+    let http_port = cfg.http_addr.port();
+    let local_host = if cfg.http_addr.ip().is_unspecified() {
+        split_host(&public_host).0.to_owned()
+    } else {
+        cfg.http_addr.ip().to_string()
+    };
+    print_banner(
+        &cfg,
+        &public_host,
+        &local_host,
+        http_port,
+        new_key.as_deref(),
+        &tls.cert_path,
+    );
+
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!(
+            "Ready: API on {} and {}",
+            cfg.http_addr, cfg.https_addr
+        )),
+    ]);
+    tokio::spawn(wd.clone().run(state.clone()));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = shutdown_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn print_banner(
+    cfg: &Config,
+    public_host: &str,
+    local_host: &str,
+    http_port: u16,
+    new_key: Option<&str>,
+    cert: &Path,
+) {
+    use std::io::Write;
+    let https_base = format!("https://{public_host}/");
+    let http_base = if http_port == 80 {
+        format!("http://{local_host}/")
+    } else {
+        format!("http://{local_host}:{http_port}/")
+    };
+    let mut out = String::new();
+    out.push_str(&format!("rms-edge {VERSION}\n"));
+    out.push_str(&format!(
+        "  API endpoint:       {https_base}   (TLS certificate: {})\n",
+        cert.display()
+    ));
+    out.push_str(&format!("  API endpoint, HTTP: {http_base}\n"));
+    out.push_str(&format!("  subscriptionId:     {}\n", cfg.subscription_id));
+    out.push_str(&format!("  resourceGroupName:  {}\n", cfg.resource_group));
+    out.push_str(&format!("  accountName:        {}\n", cfg.account_name));
+    match new_key {
+        Some(k) => {
+            out.push_str(&format!("  apiKey:             {k}\n"));
+            out.push_str("                      ^ shown only once: store it now (more keys: rms-edge keys create)\n");
+        }
+        None => out.push_str("  apiKey:             (already created; manage with `rms-edge keys list|create|revoke`)\n"),
+    }
+    out.push_str(&format!(
+        "  Token:              POST {https_base}auth/token {{\"subscriptionId\", \"apiKey\"}}\n"
+    ));
+    out.push_str(&format!("  Playback:           https://{public_host}/<streamingLocatorId>/<manifest>.ism/manifest(format=m3u8-cmaf)\n"));
+    out.push_str("  Encoders:           each live event's properties.input.endpoints lists its ingest URLs\n");
+    out.push_str("rms-edge ready\n");
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host;
+
+    #[test]
+    fn host_splitting() {
+        assert_eq!(split_host("10.0.0.2:8443"), ("10.0.0.2", Some("8443")));
+        assert_eq!(split_host("box.local"), ("box.local", None));
+        assert_eq!(split_host("[fe80::1]:443"), ("[fe80::1]", Some("443")));
+        assert_eq!(split_host("[fe80::1]"), ("[fe80::1]", None));
+        assert_eq!(split_host("fe80::1"), ("fe80::1", None));
+    }
+}
