@@ -28,9 +28,14 @@ pub(crate) async fn handle(
         (&Method::PATCH, Route::Asset(n)) => put(st, ctx, n, body, true).await,
         (&Method::DELETE, Route::Asset(n)) => {
             let key = n.to_ascii_lowercase();
-            let deleted = db(st, move |d| d.asset_delete(&key)).await?;
+            let dir = st.assets_dir.clone();
+            let deleted = db(st, move |d| {
+                d.asset_delete(&key, |id| dir.join(id).to_string_lossy().into_owned())
+            })
+            .await?;
             if deleted {
                 tracing::info!(asset = %n, "asset deleted");
+                collect_garbage(st).await;
             }
             Ok(if deleted {
                 StatusCode::OK
@@ -239,4 +244,36 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
         },
         to_json(ctx, &stored),
     ))
+}
+
+/// Removes what deletions queued in the garbage table: the path first, then its row, so a
+/// crash in between only repeats the removal at the next start.
+pub async fn collect_garbage(st: &Shared) {
+    let paths = match db(st, |d| d.garbage()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("cannot read the garbage list: {}", e.message);
+            return;
+        }
+    };
+    for p in paths {
+        let path = std::path::PathBuf::from(&p);
+        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => std::fs::remove_file(&path),
+            Err(e) => Err(e),
+        })
+        .await;
+        match removed {
+            Ok(Ok(())) => {
+                let p2 = p.clone();
+                if let Err(e) = db(st, move |d| d.garbage_done(&p2)).await {
+                    tracing::warn!(path = %p, "removed, but cannot update the garbage list: {}", e.message);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(path = %p, "cannot remove: {e}"),
+            Err(e) => tracing::warn!(path = %p, "cannot remove: {e}"),
+        }
+    }
 }

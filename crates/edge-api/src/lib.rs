@@ -75,6 +75,8 @@ pub struct AppState {
     pub identity: Identity,
     pub addrs: PublicAddrs,
     pub live: LiveRegistry,
+    /// `<data-dir>/assets`: one directory per asset id holds its recording.
+    pub assets_dir: std::path::PathBuf,
     pub version: &'static str,
     /// Bumped by every request the API finishes: the watchdog's view of API progress.
     pub served: AtomicU64,

@@ -147,6 +147,7 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
         .await?;
         report.operations_resolved += 1;
     }
+    crate::assets::collect_garbage(st).await;
     // Operations are only needed while clients poll them.
     let day_ago = Timestamp(Timestamp::now().0 - time::Duration::days(1));
     db(st, move |d| d.operations_prune(day_ago)).await?;

@@ -6,9 +6,11 @@
 //! synchronous and short (single-row lookups and updates); async callers run them on
 //! `spawn_blocking`.
 
+mod recording;
 mod rows;
 mod upgrade;
 
+pub use recording::*;
 pub use rows::*;
 
 use std::path::Path;
@@ -19,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -541,7 +543,8 @@ impl Db {
     }
 
     /// Deletes an asset and its locators and filters. Refused while a live output records into it.
-    pub fn asset_delete(&self, key: &str) -> Result<bool> {
+    /// `garbage`: the asset's recording directory, queued for removal in the same transaction.
+    pub fn asset_delete(&self, key: &str, garbage: impl Fn(&str) -> String) -> Result<bool> {
         self.with_tx(|tx| {
             let used: Option<(String, String)> = tx
                 .query_row(
@@ -556,7 +559,13 @@ impl Db {
                     "The asset is being recorded by live output '{out}' of live event '{ev}'; delete the live output (or stop the live event) first."
                 )));
             }
-            Ok(tx.execute("DELETE FROM assets WHERE name_key = ?1", [key])? == 1)
+            let id: Option<String> = tx.query_row("SELECT id FROM assets WHERE name_key = ?1", [key], |r| r.get(0)).optional()?;
+            let Some(id) = id else { return Ok(false) };
+            tx.execute(
+                "INSERT OR IGNORE INTO garbage (path, created) VALUES (?1, ?2)",
+                params![garbage(&id), Timestamp::now().to_string()],
+            )?;
+            Ok(tx.execute("DELETE FROM assets WHERE id = ?1", [&id])? == 1)
         })
     }
 
@@ -961,7 +970,7 @@ fn op_insert(tx: &rusqlite::Transaction<'_>, op: &OperationRow) -> Result<()> {
     Ok(())
 }
 
-fn query_all<T, P: rusqlite::Params>(
+pub(crate) fn query_all<T, P: rusqlite::Params>(
     c: &Connection,
     sql: &str,
     p: P,

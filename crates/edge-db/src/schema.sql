@@ -1,4 +1,4 @@
--- rms-edge appliance database, schema version 2 (the current one).
+-- rms-edge appliance database, schema version 3 (the current one).
 --
 -- Conventions:
 --  * `name` keeps the spelling the client chose; `name_key` is its ASCII-lowercased form and
@@ -156,3 +156,43 @@ CREATE TABLE stream_events (
   data TEXT NOT NULL               -- JSON object
 );
 CREATE INDEX stream_events_event ON stream_events (live_event_id, id);
+
+-- v3: the recording index. A segment file is written, fsynced and renamed into place before
+-- its row is inserted (docs/crash-safety.md), so every row has its file.
+-- One row per rendition of an asset per period (a period starts at every encoder (re)connect
+-- or parameter change), with the codec parameters its manifests need.
+CREATE TABLE renditions (
+  asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+  rendition TEXT NOT NULL,         -- 'video', 'audio', later 'video_3500000' for ABR
+  period INTEGER NOT NULL CHECK (period >= 0),
+  kind TEXT NOT NULL CHECK (kind IN ('video','audio')),
+  codec TEXT NOT NULL,             -- RFC 6381 codec string, e.g. avc1.64001f
+  timescale INTEGER NOT NULL CHECK (timescale > 0),
+  bandwidth INTEGER NOT NULL,      -- bit/s, for manifests
+  width INTEGER NOT NULL DEFAULT 0,
+  height INTEGER NOT NULL DEFAULT 0,
+  sample_rate INTEGER NOT NULL DEFAULT 0,
+  channels INTEGER NOT NULL DEFAULT 0,
+  created TEXT NOT NULL,
+  PRIMARY KEY (asset_id, rendition, period)
+) WITHOUT ROWID;
+
+CREATE TABLE segments (
+  asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+  rendition TEXT NOT NULL,
+  seq INTEGER NOT NULL CHECK (seq >= 0),     -- monotonic per rendition, across periods
+  period INTEGER NOT NULL,
+  start INTEGER NOT NULL,                    -- media time, rendition timescale, monotonic
+  duration INTEGER NOT NULL CHECK (duration > 0),
+  size INTEGER NOT NULL CHECK (size > 0),
+  wallclock TEXT NOT NULL,                   -- wall-clock time of the segment start
+  PRIMARY KEY (asset_id, rendition, seq)
+) WITHOUT ROWID;
+
+-- Directories and files to remove. A deletion first records its path here (in the same
+-- transaction that removes the rows), then unlinks, then removes this row; start-up finishes
+-- deletions a crash interrupted.
+CREATE TABLE garbage (
+  path TEXT PRIMARY KEY,
+  created TEXT NOT NULL
+);

@@ -9,7 +9,10 @@ use crate::{DbError, Result, SCHEMA_VERSION, now_unix};
 const CURRENT: &str = include_str!("schema.sql");
 
 /// `(from, to, sql)`: the upgrade steps, in order.
-const STEPS: &[(i64, i64, &str)] = &[(1, 2, include_str!("upgrade/v1_to_v2.sql"))];
+const STEPS: &[(i64, i64, &str)] = &[
+    (1, 2, include_str!("upgrade/v1_to_v2.sql")),
+    (2, 3, include_str!("upgrade/v2_to_v3.sql")),
+];
 
 /// The frozen first schema, kept to test upgrades from real old databases.
 #[cfg(test)]

@@ -211,6 +211,7 @@ async fn run(cfg: Config) -> Result<()> {
             rtsp_port: cfg.rtsp_addr.port(),
         },
         live: LiveRegistry::new(),
+        assets_dir: cfg.data_dir.join("assets"),
         version: VERSION,
         served: AtomicU64::new(0),
     });
