@@ -12,6 +12,8 @@ mod upgrade;
 
 pub use recording::*;
 pub use rows::*;
+/// Re-exported so callers build documents without naming serde_json themselves.
+pub use serde_json::Value as JsonValue;
 
 use std::path::Path;
 use std::sync::Mutex;
