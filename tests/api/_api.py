@@ -296,10 +296,10 @@ KEY_RE = re.compile(r"rmse_([0-9a-f]{16})_[0-9a-f]{64}")
 
 
 def keys_cli(app, *args: str, check: bool = True):
-    """Runs `rms-edge keys ARGS --data-dir <the appliance's data dir>`; returns CompletedProcess."""
+    """Runs `rms-edge keys --data-dir <the appliance's data dir> ARGS`; returns CompletedProcess."""
     import subprocess
     from appliance import binary
-    cp = subprocess.run([binary(), "keys", *args, "--data-dir", app.data_dir], capture_output=True, text=True,
+    cp = subprocess.run([binary(), "keys", "--data-dir", app.data_dir, *args], capture_output=True, text=True,
                         timeout=60)
     if check:
         assert cp.returncode == 0, f"rms-edge keys {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}"

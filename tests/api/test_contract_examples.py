@@ -47,11 +47,11 @@ from _golden import SERVER_ONLY, Shape, check_echo, merge_shapes
 
 def spec_root() -> Path | None:
     env = os.environ.get("RMS_SHARED_DIR")
-    candidates = []
-    if env:
+    if env:  # an explicit override is the only place looked at
         p = Path(env)
-        candidates += [p / "reference" / "ams-spec", p / "ams-spec", p]
-    candidates.append(ROOT.parent / "shared" / "reference" / "ams-spec")
+        candidates = [p / "reference" / "ams-spec", p / "ams-spec", p]
+    else:
+        candidates = [ROOT.parent / "shared" / "reference" / "ams-spec"]
     for c in candidates:
         if (c / "mediaservices").is_dir():
             return c
@@ -61,7 +61,9 @@ def spec_root() -> Path | None:
 SPEC = spec_root()
 MS = "mediaservices/resource-manager/Microsoft.Media"
 MISSING_SPEC = ("AMS spec examples not found: expected <repo>/../shared/reference/ams-spec "
-                "(set RMS_SHARED_DIR to the shared/ directory)")
+                "(set RMS_SHARED_DIR to the shared/ directory)"
+                + (f"; RMS_SHARED_DIR={os.environ['RMS_SHARED_DIR']!r} has no ams-spec"
+                   if os.environ.get("RMS_SHARED_DIR") else ""))
 
 # ---------------------------------------------------------------------------------------------
 # Tables.
@@ -433,7 +435,7 @@ def setup(ctx: Ctx) -> None:
 
     # ---- streaming endpoints
     if group == "StreamingEndpoints":
-        name = p["streamingEndpointName"]
+        name = p.get("streamingEndpointName")
         ctx.res_name = name
         if op_id == "StreamingEndpoints_List":
             ctx.required_names = ["default"]

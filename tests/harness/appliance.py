@@ -114,7 +114,7 @@ class Appliance:
                 continue
             self.stdout_lines.append(line.rstrip("\n"))
             m = re.match(r"^\s*apiKey:\s+(\S+)", line)
-            if m:
+            if m and not m.group(1).startswith("("):  # "(already created; ...)" on later starts
                 self.api_key = m.group(1)
             if line.startswith("rms-edge ready"):
                 break

@@ -312,8 +312,10 @@ def test_assets_list_paging(appliance, client, scheme):
         assert len(pages) >= 2
         assert all(len(p) <= page_size for p in pages)
 
-        # $top limits the total number of results.
-        assert len(list(client.assets.list(rg, acct, top=3))) == 3
+        # $top limits the total number of results ("The service returns the number of available items up to
+        # but not greater than the specified value n"), also when the pager follows @odata.nextLink.
+        got = len(list(client.assets.list(rg, acct, top=3)))
+        assert got == 3, f"assets.list(top=3) yielded {got} items through the SDK pager"
     finally:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda n: client.assets.delete(rg, acct, n), made))

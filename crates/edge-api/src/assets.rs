@@ -14,13 +14,7 @@ use crate::{Ctx, Page, Shared, db, json_status, locators, method_not_allowed, od
 /// The storage account name reported for assets created without one.
 pub const DEFAULT_STORAGE_ACCOUNT: &str = "local";
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::Assets) => list(st, ctx).await,
         (&Method::GET, Route::Asset(n)) => Ok(ok_json(to_json(ctx, &get(st, n).await?))),
@@ -29,24 +23,15 @@ pub(crate) async fn handle(
         (&Method::DELETE, Route::Asset(n)) => {
             let key = n.to_ascii_lowercase();
             let dir = st.assets_dir.clone();
-            let deleted = db(st, move |d| {
-                d.asset_delete(&key, |id| dir.join(id).to_string_lossy().into_owned())
-            })
-            .await?;
+            let deleted =
+                db(st, move |d| d.asset_delete(&key, |id| dir.join(id).to_string_lossy().into_owned())).await?;
             if deleted {
                 tracing::info!(asset = %n, "asset deleted");
                 collect_garbage(st).await;
             }
-            Ok(if deleted {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }
-            .into_response())
+            Ok(if deleted { StatusCode::OK } else { StatusCode::NO_CONTENT }.into_response())
         }
-        (&Method::POST, Route::AssetAction(n, a))
-            if a.eq_ignore_ascii_case("listStreamingLocators") =>
-        {
+        (&Method::POST, Route::AssetAction(n, a)) if a.eq_ignore_ascii_case("listStreamingLocators") => {
             let asset = get(st, n).await?;
             let key = asset.name.to_ascii_lowercase();
             let locs = db(st, move |d| d.locators_for_asset(&key)).await?;
@@ -69,37 +54,31 @@ pub(crate) async fn handle(
             Ok(ok_json(json!({"streamingLocators": items})))
         }
         (&Method::POST, Route::AssetAction(n, a))
-            if a.eq_ignore_ascii_case("listContainerSas")
-                || a.eq_ignore_ascii_case("getEncryptionKey") =>
+            if a.eq_ignore_ascii_case("listContainerSas") || a.eq_ignore_ascii_case("getEncryptionKey") =>
         {
             get(st, n).await?;
             Err(ApiError::not_supported(format!(
                 "'{a}' is not supported: the appliance keeps recordings on its own disk (and syncs them to the configured cloud storage), not in a blob container it can hand out."
             )))
         }
-        (&Method::POST, Route::AssetAction(_, a)) => Err(ApiError::not_found(format!(
-            "Unknown asset action '{a}': use listStreamingLocators."
-        ))),
+        (&Method::POST, Route::AssetAction(_, a)) => {
+            Err(ApiError::not_found(format!("Unknown asset action '{a}': use listStreamingLocators.")))
+        }
         _ => Err(method_not_allowed(m, "assets")),
     }
 }
 
 pub(crate) async fn get(st: &Shared, name: &str) -> ApiResult<AssetRow> {
     let key = name.to_ascii_lowercase();
-    db(st, move |d| d.asset(&key))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("Asset '{name}' was not found.")))
+    db(st, move |d| d.asset(&key)).await?.ok_or_else(|| ApiError::not_found(format!("Asset '{name}' was not found.")))
 }
 
 pub(crate) fn to_json(ctx: &Ctx, a: &AssetRow) -> Value {
     let mut props = a.properties.clone();
     props["assetId"] = json!(a.id);
     props["container"] = json!(a.container);
-    props["storageAccountName"] = json!(if a.storage_account.is_empty() {
-        DEFAULT_STORAGE_ACCOUNT
-    } else {
-        &a.storage_account
-    });
+    props["storageAccountName"] =
+        json!(if a.storage_account.is_empty() { DEFAULT_STORAGE_ACCOUNT } else { &a.storage_account });
     props["storageEncryptionFormat"] = json!("None");
     props["created"] = json!(a.created.to_string());
     props["lastModified"] = json!(a.last_modified.to_string());
@@ -122,12 +101,7 @@ async fn list(st: &Shared, ctx: &Ctx) -> ApiResult<Response> {
         Some(o) if !o.trim().is_empty() => odata::asset_order(o)?,
         _ => Default::default(),
     };
-    let q = AssetQuery {
-        conditions,
-        order,
-        limit: page.top + 1,
-        offset: page.skip,
-    };
+    let q = AssetQuery { conditions, order, limit: page.top + 1, offset: page.skip };
     let rows = db(st, move |d| d.assets(&q)).await?;
     let items = rows.iter().map(|a| to_json(ctx, a)).collect();
     Ok(ok_json(page.answer(ctx, "assets", items)))
@@ -142,16 +116,13 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
     let key = name.key();
     let existing = db(st, move |d| d.asset(&key)).await?;
     if patch && existing.is_none() {
-        return Err(ApiError::not_found(format!(
-            "Asset '{name}' was not found."
-        )));
+        return Err(ApiError::not_found(format!("Asset '{name}' was not found.")));
     }
     let container = props.str("container")?;
     let storage = props.str("storageAccountName")?;
     if let Some(c) = container {
         let ok = (3..=63).contains(&c.len())
-            && c.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+            && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
             && !c.starts_with('-')
             && !c.contains("--");
         if !ok {
@@ -161,20 +132,14 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
         }
     }
     if let Some(s) = storage.filter(|s| !s.is_empty())
-        && (s.len() > 64
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        && (s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     {
         return Err(ApiError::invalid_parameter(format!(
             "'properties.storageAccountName' ('{s}') must be letters, digits, '-' or '_'."
         )));
     }
     let now = Timestamp::now();
-    let mut doc = existing
-        .as_ref()
-        .map(|a| a.properties.clone())
-        .unwrap_or_else(|| json!({}));
+    let mut doc = existing.as_ref().map(|a| a.properties.clone()).unwrap_or_else(|| json!({}));
     for k in ["description", "alternateId", "encryptionScope"] {
         match props.str(k)? {
             Some(v) => doc[k] = json!(v),
@@ -197,29 +162,20 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
                 ));
             }
             if let Some(s) = storage.filter(|s| !s.is_empty()) {
-                let current = if old.storage_account.is_empty() {
-                    DEFAULT_STORAGE_ACCOUNT
-                } else {
-                    &old.storage_account
-                };
+                let current =
+                    if old.storage_account.is_empty() { DEFAULT_STORAGE_ACCOUNT } else { &old.storage_account };
                 if !s.eq_ignore_ascii_case(current) {
                     return Err(ApiError::invalid_parameter(
                         "'properties.storageAccountName' cannot be changed after the asset is created.",
                     ));
                 }
             }
-            AssetRow {
-                properties: doc,
-                last_modified: now,
-                ..old.clone()
-            }
+            AssetRow { properties: doc, last_modified: now, ..old.clone() }
         }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
             AssetRow {
-                container: container
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("asset-{id}")),
+                container: container.map(str::to_owned).unwrap_or_else(|| format!("asset-{id}")),
                 id,
                 name: name.as_str().to_owned(),
                 storage_account: storage.unwrap_or("").to_owned(),
@@ -236,14 +192,7 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
         tracing::info!(asset = %row.name, "asset created");
     }
     let stored = get(st, &row.name).await?;
-    Ok(json_status(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        to_json(ctx, &stored),
-    ))
+    Ok(json_status(if created { StatusCode::CREATED } else { StatusCode::OK }, to_json(ctx, &stored)))
 }
 
 /// Removes what deletions queued in the garbage table: the path first, then its row, so a

@@ -101,10 +101,7 @@ impl Auth {
     /// Checks an API key; returns the id of the key it is.
     pub fn verify_key(&self, presented: &str) -> Result<String, ApiError> {
         let bad = || {
-            ApiError::unauthorized(
-                "AuthenticationFailed",
-                "The API key is not valid (unknown, revoked or mistyped).",
-            )
+            ApiError::unauthorized("AuthenticationFailed", "The API key is not valid (unknown, revoked or mistyped).")
         };
         if let Some(h) = &self.config_key_sha256
             && bool::from(sha256(presented).ct_eq(h))
@@ -112,11 +109,7 @@ impl Auth {
             return Ok(CONFIG_KEY_ID.to_owned());
         }
         let (id, secret) = split_key(presented).ok_or_else(bad)?;
-        let row = self
-            .db
-            .key_get(id)
-            .map_err(ApiError::from)?
-            .ok_or_else(bad)?;
+        let row = self.db.key_get(id).map_err(ApiError::from)?.ok_or_else(bad)?;
         if row.revoked.is_some() || !bool::from(sha256(secret).ct_eq(&row.secret_sha256)) {
             return Err(bad());
         }
@@ -165,9 +158,7 @@ impl Auth {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                         "The token has expired; get a new one from POST /auth/token."
                     }
-                    _ => {
-                        "The token is not valid for this appliance; get one from POST /auth/token."
-                    }
+                    _ => "The token is not valid for this appliance; get one from POST /auth/token.",
                 };
                 ApiError::unauthorized("InvalidAuthenticationToken", why)
             })?;
@@ -184,10 +175,7 @@ impl Auth {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -198,11 +186,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("edge-auth-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = Arc::new(Db::open(&dir.join("db"), "t").unwrap());
-        (
-            Auth::new(db.clone(), "sub-1", config_key, 3600).unwrap(),
-            db,
-            dir,
-        )
+        (Auth::new(db.clone(), "sub-1", config_key, 3600).unwrap(), db, dir)
     }
 
     #[test]
@@ -221,10 +205,7 @@ mod tests {
         assert!(a.issue("sub-2", &k.secret).is_err());
         db.key_revoke(&k.row.id).unwrap();
         assert!(a.verify_key(&k.secret).is_err());
-        assert!(
-            a.verify_bearer(&jwt).is_err(),
-            "a revoked key's tokens stop working"
-        );
+        assert!(a.verify_bearer(&jwt).is_err(), "a revoked key's tokens stop working");
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -239,26 +220,14 @@ mod tests {
         assert!(a.verify_bearer(&parts.join(".")).is_err());
         let foreign = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &Claims {
-                sub: "config".into(),
-                iss: "rms-edge".into(),
-                aud: "sub-1".into(),
-                iat: 0,
-                exp: unix_now() + 60,
-            },
+            &Claims { sub: "config".into(), iss: "rms-edge".into(), aud: "sub-1".into(), iat: 0, exp: unix_now() + 60 },
             &EncodingKey::from_secret(b"another appliance"),
         )
         .unwrap();
         assert!(a.verify_bearer(&foreign).is_err());
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &Claims {
-                sub: "config".into(),
-                iss: "rms-edge".into(),
-                aud: "sub-1".into(),
-                iat: 0,
-                exp: 1000,
-            },
+            &Claims { sub: "config".into(), iss: "rms-edge".into(), aud: "sub-1".into(), iat: 0, exp: 1000 },
             &a.enc,
         )
         .unwrap();

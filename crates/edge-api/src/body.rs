@@ -7,9 +7,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub fn parse_object(body: &[u8]) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "The request body is missing; send a JSON object.",
-        ));
+        return Err(ApiError::bad_request("The request body is missing; send a JSON object."));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -45,37 +43,21 @@ pub struct Obj<'a> {
 impl<'a> Obj<'a> {
     pub fn root(v: &'a Value, path: &str) -> ApiResult<Obj<'a>> {
         match v {
-            Value::Object(m) => Ok(Obj {
-                path: path.into(),
-                map: Some(m),
-            }),
-            Value::Null => Ok(Obj {
-                path: path.into(),
-                map: None,
-            }),
-            _ => Err(ApiError::invalid_parameter(format!(
-                "'{path}' must be an object."
-            ))),
+            Value::Object(m) => Ok(Obj { path: path.into(), map: Some(m) }),
+            Value::Null => Ok(Obj { path: path.into(), map: None }),
+            _ => Err(ApiError::invalid_parameter(format!("'{path}' must be an object."))),
         }
     }
 
     fn field_path(&self, k: &str) -> String {
-        if self.path.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{}.{k}", self.path)
-        }
+        if self.path.is_empty() { k.to_owned() } else { format!("{}.{k}", self.path) }
     }
 
     /// The raw value, case-insensitively by key (ARM JSON property names are case-insensitive).
     pub fn raw(&self, k: &str) -> Option<&'a Value> {
         let m = self.map?;
         m.get(k)
-            .or_else(|| {
-                m.iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                    .map(|(_, v)| v)
-            })
+            .or_else(|| m.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v))
             .filter(|v| !v.is_null())
     }
 
@@ -84,9 +66,7 @@ impl<'a> Obj<'a> {
         match self.raw(k) {
             None => Ok(Obj { path, map: None }),
             Some(Value::Object(m)) => Ok(Obj { path, map: Some(m) }),
-            Some(_) => Err(ApiError::invalid_parameter(format!(
-                "'{path}' must be an object."
-            ))),
+            Some(_) => Err(ApiError::invalid_parameter(format!("'{path}' must be an object."))),
         }
     }
 
@@ -98,27 +78,21 @@ impl<'a> Obj<'a> {
         match self.raw(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::invalid_parameter(format!(
-                "'{}' must be a string.",
-                self.field_path(k)
-            ))),
+            Some(_) => Err(ApiError::invalid_parameter(format!("'{}' must be a string.", self.field_path(k)))),
         }
     }
 
     pub fn req_str(&self, k: &str) -> ApiResult<&'a str> {
-        self.str(k)?.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::invalid_parameter(format!("'{}' is required.", self.field_path(k)))
-        })
+        self.str(k)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::invalid_parameter(format!("'{}' is required.", self.field_path(k))))
     }
 
     pub fn bool(&self, k: &str) -> ApiResult<Option<bool>> {
         match self.raw(k) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ApiError::invalid_parameter(format!(
-                "'{}' must be true or false.",
-                self.field_path(k)
-            ))),
+            Some(_) => Err(ApiError::invalid_parameter(format!("'{}' must be true or false.", self.field_path(k)))),
         }
     }
 
@@ -129,12 +103,7 @@ impl<'a> Obj<'a> {
                 .as_i64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .map(Some)
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter(format!(
-                        "'{}' must be an integer.",
-                        self.field_path(k)
-                    ))
-                }),
+                .ok_or_else(|| ApiError::invalid_parameter(format!("'{}' must be an integer.", self.field_path(k)))),
         }
     }
 
@@ -142,10 +111,7 @@ impl<'a> Obj<'a> {
         match self.raw(k) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(ApiError::invalid_parameter(format!(
-                "'{}' must be an array.",
-                self.field_path(k)
-            ))),
+            Some(_) => Err(ApiError::invalid_parameter(format!("'{}' must be an array.", self.field_path(k)))),
         }
     }
 
@@ -161,10 +127,9 @@ impl<'a> Obj<'a> {
                 }
                 Ok(m.clone())
             }
-            Some(_) => Err(ApiError::invalid_parameter(format!(
-                "'{}' must be an object of strings.",
-                self.field_path(k)
-            ))),
+            Some(_) => {
+                Err(ApiError::invalid_parameter(format!("'{}' must be an object of strings.", self.field_path(k))))
+            }
         }
     }
 
@@ -181,14 +146,8 @@ mod tests {
     #[test]
     fn body_errors() {
         assert_eq!(parse_object(b"").unwrap_err().code, "BadRequest");
-        assert_eq!(
-            parse_object(b"{").unwrap_err().code,
-            "InvalidRequestContent"
-        );
-        assert_eq!(
-            parse_object(b"[1]").unwrap_err().code,
-            "InvalidRequestContent"
-        );
+        assert_eq!(parse_object(b"{").unwrap_err().code, "InvalidRequestContent");
+        assert_eq!(parse_object(b"[1]").unwrap_err().code, "InvalidRequestContent");
         assert!(parse_optional_object(b"  ").unwrap().is_object());
     }
 
@@ -198,16 +157,8 @@ mod tests {
         let root = Obj::root(&v, "").unwrap();
         let props = root.obj("properties").unwrap();
         assert_eq!(props.str("description").unwrap(), Some("d"));
-        let e = props
-            .obj("input")
-            .unwrap()
-            .str("streamingProtocol")
-            .unwrap_err();
-        assert!(
-            e.message.contains("properties.input.streamingProtocol"),
-            "{}",
-            e.message
-        );
+        let e = props.obj("input").unwrap().str("streamingProtocol").unwrap_err();
+        assert!(e.message.contains("properties.input.streamingProtocol"), "{}", e.message);
         assert!(props.obj("missing").unwrap().map.is_none());
     }
 }

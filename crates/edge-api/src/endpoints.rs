@@ -30,24 +30,14 @@ pub fn default_row(location: &str) -> EndpointRow {
     }
 }
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::StreamingEndpoints) => {
             let rows = db(st, |d| d.endpoints()).await?;
             let items: Vec<Value> = rows.iter().map(|r| to_json(st, ctx, r)).collect();
-            Ok(ok_json(
-                json!({"value": items, "@odata.count": items.len()}),
-            ))
+            Ok(ok_json(json!({"value": items, "@odata.count": items.len()})))
         }
-        (&Method::GET, Route::StreamingEndpoint(n)) => {
-            Ok(ok_json(to_json(st, ctx, &get(st, n).await?)))
-        }
+        (&Method::GET, Route::StreamingEndpoint(n)) => Ok(ok_json(to_json(st, ctx, &get(st, n).await?))),
         (&Method::PUT, Route::StreamingEndpoint(n)) => put(st, ctx, n, body, false).await,
         (&Method::PATCH, Route::StreamingEndpoint(n)) => put(st, ctx, n, body, true).await,
         (&Method::DELETE, Route::StreamingEndpoint(n)) => delete(st, ctx, n).await,
@@ -96,6 +86,13 @@ fn to_json(st: &Shared, ctx: &Ctx, e: &EndpointRow) -> Value {
         ("cdnEnabled", json!(false)),
         ("scaleUnits", json!(0)),
         ("maxCacheAge", Value::Null),
+        ("availabilitySetName", Value::Null),
+        ("cdnProvider", Value::Null),
+        ("cdnProfile", Value::Null),
+        ("accessControl", Value::Null),
+        ("crossSiteAccessPolicies", Value::Null),
+        // AMS's "no free trial" value.
+        ("freeTrialEndTime", json!("0001-01-01T00:00:00Z")),
     ] {
         if props.get(k).is_none() {
             props[k] = d;
@@ -128,9 +125,7 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
     let key = name.key();
     let existing = db(st, move |d| d.endpoint(&key)).await?;
     if patch && existing.is_none() {
-        return Err(ApiError::not_found(format!(
-            "Streaming endpoint '{name}' was not found."
-        )));
+        return Err(ApiError::not_found(format!("Streaming endpoint '{name}' was not found.")));
     }
     let root = Obj::root(&v, "")?;
     let location = match (root.str("location")?, &existing) {
@@ -139,40 +134,32 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
         _ => return Err(ApiError::invalid_parameter("'location' is required.")),
     };
     let props = root.obj("properties")?;
-    let mut doc = existing
-        .as_ref()
-        .map(|e| e.properties.clone())
-        .unwrap_or_else(|| json!({}));
+    let mut doc = existing.as_ref().map(|e| e.properties.clone()).unwrap_or_else(|| json!({}));
     if !patch && !props.present() {
-        return Err(ApiError::invalid_parameter(
-            "'properties' is required (at least {\"scaleUnits\": 0}).",
-        ));
+        return Err(ApiError::invalid_parameter("'properties' is required (at least {\"scaleUnits\": 0})."));
     }
     if let Some(d) = props.str("description")? {
         doc["description"] = json!(d);
     }
     match props.i64("scaleUnits")? {
         Some(n) if !(0..=10).contains(&n) => {
-            return Err(ApiError::invalid_parameter(
-                "'properties.scaleUnits' must be between 0 and 10.",
-            ));
+            return Err(ApiError::invalid_parameter("'properties.scaleUnits' must be between 0 and 10."));
         }
         Some(n) => doc["scaleUnits"] = json!(n),
         None if !patch && existing.is_none() => {
-            return Err(ApiError::invalid_parameter(
-                "'properties.scaleUnits' is required.",
-            ));
+            return Err(ApiError::invalid_parameter("'properties.scaleUnits' is required."));
         }
         None => {}
+    }
+    if let Some(a) = props.str("availabilitySetName")? {
+        doc["availabilitySetName"] = json!(a);
     }
     if let Some(a) = props.i64("maxCacheAge")? {
         doc["maxCacheAge"] = json!(a);
     }
     if let Some(h) = props.array("customHostNames")? {
         if h.iter().any(|x| !x.is_string()) {
-            return Err(ApiError::invalid_parameter(
-                "'properties.customHostNames' must be an array of strings.",
-            ));
+            return Err(ApiError::invalid_parameter("'properties.customHostNames' must be an array of strings."));
         }
         doc["customHostNames"] = json!(h);
     }
@@ -181,32 +168,28 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
             "A CDN cannot be enabled on the appliance's streaming endpoint; put a CDN in front of the archive sync target instead.",
         ));
     }
-    for k in ["accessControl", "crossSiteAccessPolicies"] {
-        if let Some(x) = props.raw(k) {
-            doc[k] = x.clone();
+    let ac = props.obj("accessControl")?;
+    if ac.present() {
+        // The IP allow list is validated like a live event's; Akamai signatures are kept as sent.
+        let mut v = crate::live_events::access_control(&ac)?;
+        if let Some(ak) = ac.raw("akamai") {
+            v["akamai"] = ak.clone();
         }
+        doc["accessControl"] = v;
+    }
+    if let Some(x) = props.raw("crossSiteAccessPolicies") {
+        doc["crossSiteAccessPolicies"] = x.clone();
     }
     let now = Timestamp::now();
-    let auto_start = ctx
-        .query("autoStart")
-        .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+    let auto_start = ctx.query("autoStart").is_some_and(|s| s.eq_ignore_ascii_case("true"));
     let row = EndpointRow {
-        name: existing
-            .as_ref()
-            .map(|e| e.name.clone())
-            .unwrap_or_else(|| name.as_str().to_owned()),
+        name: existing.as_ref().map(|e| e.name.clone()).unwrap_or_else(|| name.as_str().to_owned()),
         location,
         tags: match root.raw("tags") {
             Some(_) => Value::Object(root.string_map("tags")?),
-            None => existing
-                .as_ref()
-                .map(|e| e.tags.clone())
-                .unwrap_or_else(|| json!({})),
+            None => existing.as_ref().map(|e| e.tags.clone()).unwrap_or_else(|| json!({})),
         },
-        state: existing
-            .as_ref()
-            .map(|e| e.state)
-            .unwrap_or(StreamingEndpointState::Stopped),
+        state: existing.as_ref().map(|e| e.state).unwrap_or(StreamingEndpointState::Stopped),
         provisioning: ProvisioningState::InProgress,
         properties: doc,
         created: existing.as_ref().map(|e| e.created).unwrap_or(now),
@@ -216,17 +199,12 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
     let (r2, o2) = (row.clone(), operation.clone());
     let created = db(st, move |d| d.endpoint_put(&r2, &o2)).await?;
     let st2 = st.clone();
-    let (key, final_state) = (
-        name.key(),
-        if auto_start {
-            StreamingEndpointState::Running
-        } else {
-            row.state
-        },
+    let (key, final_state) = (name.key(), if auto_start { StreamingEndpointState::Running } else { row.state });
+    lro::spawn(
+        st,
+        operation.id.clone(),
+        async move { db(&st2, move |d| d.endpoint_set(&key, final_state, None)).await },
     );
-    lro::spawn(st, operation.id.clone(), async move {
-        db(&st2, move |d| d.endpoint_set(&key, final_state, None)).await
-    });
     let status = if created {
         StatusCode::CREATED
     } else if patch {
@@ -234,12 +212,7 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
     } else {
         StatusCode::CREATED
     };
-    Ok(lro::accepted(
-        ctx,
-        &operation,
-        status,
-        Some(to_json(st, ctx, &row)),
-    ))
+    Ok(lro::accepted(ctx, &operation, status, Some(to_json(st, ctx, &row))))
 }
 
 async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
@@ -256,46 +229,25 @@ async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
     let operation = op(&e.name, "delete");
     let o2 = operation.clone();
     let k2 = key.clone();
-    db(st, move |d| {
-        d.endpoint_begin_op(&k2, StreamingEndpointState::Deleting, &o2)
-    })
-    .await?;
+    db(st, move |d| d.endpoint_begin_op(&k2, StreamingEndpointState::Deleting, &o2)).await?;
     let st2 = st.clone();
-    lro::spawn(st, operation.id.clone(), async move {
-        db(&st2, move |d| d.endpoint_delete(&key)).await.map(|_| ())
-    });
+    lro::spawn(st, operation.id.clone(), async move { db(&st2, move |d| d.endpoint_delete(&key)).await.map(|_| ()) });
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))
 }
 
-async fn action(
-    st: &Shared,
-    ctx: &Ctx,
-    name: &str,
-    action: &str,
-    body: &[u8],
-) -> ApiResult<Response> {
+async fn action(st: &Shared, ctx: &Ctx, name: &str, action: &str, body: &[u8]) -> ApiResult<Response> {
     let e = get(st, name).await?;
     let (during, target, scale) = if action.eq_ignore_ascii_case("start") {
-        (
-            StreamingEndpointState::Starting,
-            StreamingEndpointState::Running,
-            None,
-        )
+        (StreamingEndpointState::Starting, StreamingEndpointState::Running, None)
     } else if action.eq_ignore_ascii_case("stop") {
-        (
-            StreamingEndpointState::Stopping,
-            StreamingEndpointState::Stopped,
-            None,
-        )
+        (StreamingEndpointState::Stopping, StreamingEndpointState::Stopped, None)
     } else if action.eq_ignore_ascii_case("scale") {
         let v = body::parse_object(body)?;
         let n = Obj::root(&v, "")?
             .i64("scaleUnit")?
             .ok_or_else(|| ApiError::invalid_parameter("'scaleUnit' is required."))?;
         if !(0..=10).contains(&n) {
-            return Err(ApiError::invalid_parameter(
-                "'scaleUnit' must be between 0 and 10.",
-            ));
+            return Err(ApiError::invalid_parameter("'scaleUnit' must be between 0 and 10."));
         }
         (StreamingEndpointState::Scaling, e.state, Some(n))
     } else {
@@ -312,8 +264,10 @@ async fn action(
     if let Some(n) = scale {
         props["scaleUnits"] = json!(n);
     }
-    lro::spawn(st, operation.id.clone(), async move {
-        db(&st2, move |d| d.endpoint_set(&key, target, Some(&props))).await
-    });
+    lro::spawn(
+        st,
+        operation.id.clone(),
+        async move { db(&st2, move |d| d.endpoint_set(&key, target, Some(&props))).await },
+    );
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))
 }

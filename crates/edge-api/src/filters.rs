@@ -12,13 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::path::Route;
 use crate::{Ctx, Shared, assets, db, json_status, method_not_allowed, ok_json};
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     let (asset, name) = match route {
         Route::AccountFilters => (None, None),
         Route::AccountFilter(n) => (None, Some(n.as_str())),
@@ -32,18 +26,13 @@ pub(crate) async fn handle(
             format!("{}/assets/{}/assetFilters", ctx.prefix, a.name),
             "Microsoft.Media/mediaservices/assets/assetFilters",
         ),
-        None => (
-            format!("{}/accountFilters", ctx.prefix),
-            "Microsoft.Media/mediaservices/accountFilters",
-        ),
+        None => (format!("{}/accountFilters", ctx.prefix), "Microsoft.Media/mediaservices/accountFilters"),
     };
     let to_json = |f: &DocRow| json!({"name": f.name, "id": format!("{url_base}/{}", f.name), "type": ty, "properties": f.properties});
     match (m, name) {
         (&Method::GET, None) => {
             let rows = db(st, move |d| d.filters(aid.as_deref())).await?;
-            Ok(ok_json(
-                json!({"value": rows.iter().map(to_json).collect::<Vec<_>>()}),
-            ))
+            Ok(ok_json(json!({"value": rows.iter().map(to_json).collect::<Vec<_>>()})))
         }
         (&Method::GET, Some(n)) => {
             let key = n.to_ascii_lowercase();
@@ -61,39 +50,22 @@ pub(crate) async fn handle(
             if m == Method::PATCH && existing.is_none() {
                 return Err(ApiError::not_found(format!("Filter '{n}' was not found.")));
             }
-            let mut doc = existing
-                .as_ref()
-                .map(|f| f.properties.clone())
-                .unwrap_or_else(|| json!({}));
+            let mut doc = existing.as_ref().map(|f| f.properties.clone()).unwrap_or_else(|| json!({}));
             let props = Obj::root(&v, "")?.obj("properties")?;
             validate_into(&props, &mut doc)?;
             let row = DocRow {
-                name: existing
-                    .map(|f| f.name)
-                    .unwrap_or_else(|| name.as_str().to_owned()),
+                name: existing.map(|f| f.name).unwrap_or_else(|| name.as_str().to_owned()),
                 properties: doc,
                 created: Timestamp::now(),
             };
             let r2 = row.clone();
             let created = db(st, move |d| d.filter_upsert(aid.as_deref(), &r2)).await?;
-            Ok(json_status(
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                to_json(&row),
-            ))
+            Ok(json_status(if created { StatusCode::CREATED } else { StatusCode::OK }, to_json(&row)))
         }
         (&Method::DELETE, Some(n)) => {
             let key = n.to_ascii_lowercase();
             let deleted = db(st, move |d| d.filter_delete(aid.as_deref(), &key)).await?;
-            Ok(if deleted {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }
-            .into_response())
+            Ok(if deleted { StatusCode::OK } else { StatusCode::NO_CONTENT }.into_response())
         }
         _ => Err(method_not_allowed(m, "filters")),
     }
@@ -103,43 +75,30 @@ fn validate_into(props: &Obj<'_>, doc: &mut Value) -> ApiResult<()> {
     let ptr = props.obj("presentationTimeRange")?;
     if ptr.present() {
         let mut out = json!({});
-        for k in [
-            "startTimestamp",
-            "endTimestamp",
-            "presentationWindowDuration",
-            "liveBackoffDuration",
-            "timescale",
-        ] {
+        for k in ["startTimestamp", "endTimestamp", "presentationWindowDuration", "liveBackoffDuration", "timescale"] {
             if let Some(n) = ptr.i64(k)? {
                 if n < 0 {
-                    return Err(ApiError::invalid_parameter(format!(
-                        "'{}' must not be negative.",
-                        ptr.path_of(k)
-                    )));
+                    return Err(ApiError::invalid_parameter(format!("'{}' must not be negative.", ptr.path_of(k))));
                 }
                 out[k] = json!(n);
             }
         }
         if ptr.i64("timescale")? == Some(0) {
-            return Err(ApiError::invalid_parameter(
-                "'properties.presentationTimeRange.timescale' must be positive.",
-            ));
+            return Err(ApiError::invalid_parameter("'properties.presentationTimeRange.timescale' must be positive."));
         }
         if let (Some(s), Some(e)) = (ptr.i64("startTimestamp")?, ptr.i64("endTimestamp")?)
             && s >= e
         {
-            return Err(ApiError::invalid_parameter(
-                "'startTimestamp' must be before 'endTimestamp'.",
-            ));
+            return Err(ApiError::invalid_parameter("'startTimestamp' must be before 'endTimestamp'."));
         }
         out["forceEndTimestamp"] = json!(ptr.bool("forceEndTimestamp")?.unwrap_or(false));
         doc["presentationTimeRange"] = out;
     }
     let fq = props.obj("firstQuality")?;
     if fq.present() {
-        let b = fq.i64("bitrate")?.ok_or_else(|| {
-            ApiError::invalid_parameter("'properties.firstQuality.bitrate' is required.")
-        })?;
+        let b = fq
+            .i64("bitrate")?
+            .ok_or_else(|| ApiError::invalid_parameter("'properties.firstQuality.bitrate' is required."))?;
         doc["firstQuality"] = json!({"bitrate": b});
     }
     if let Some(tracks) = props.array("tracks")? {
@@ -147,10 +106,7 @@ fn validate_into(props: &Obj<'_>, doc: &mut Value) -> ApiResult<()> {
         for (i, t) in tracks.iter().enumerate() {
             let t = Obj::root(t, &format!("properties.tracks[{i}]"))?;
             let sels = t.array("trackSelections")?.ok_or_else(|| {
-                ApiError::invalid_parameter(format!(
-                    "'{}' is required.",
-                    t.path_of("trackSelections")
-                ))
+                ApiError::invalid_parameter(format!("'{}' is required.", t.path_of("trackSelections")))
             })?;
             let mut so = Vec::new();
             for (j, s) in sels.iter().enumerate() {
@@ -167,14 +123,9 @@ fn validate_into(props: &Obj<'_>, doc: &mut Value) -> ApiResult<()> {
                             s.path_of("property")
                         ))
                     })?;
-                let op = ["Equal", "NotEqual"]
-                    .into_iter()
-                    .find(|p| p.eq_ignore_ascii_case(operation))
-                    .ok_or_else(|| {
-                        ApiError::invalid_parameter(format!(
-                            "'{}' must be Equal or NotEqual.",
-                            s.path_of("operation")
-                        ))
+                let op =
+                    ["Equal", "NotEqual"].into_iter().find(|p| p.eq_ignore_ascii_case(operation)).ok_or_else(|| {
+                        ApiError::invalid_parameter(format!("'{}' must be Equal or NotEqual.", s.path_of("operation")))
                     })?;
                 so.push(json!({"property": prop, "operation": op, "value": value}));
             }

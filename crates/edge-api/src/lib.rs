@@ -112,10 +112,7 @@ impl Ctx {
         u
     }
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -132,11 +129,7 @@ pub(crate) async fn db<T: Send + 'static>(
 }
 
 pub fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/auth/token", post(token))
-        .route("/healthz", get(healthz))
-        .fallback(dispatch)
-        .with_state(state)
+    Router::new().route("/auth/token", post(token)).route("/healthz", get(healthz)).fallback(dispatch).with_state(state)
 }
 
 async fn healthz(State(st): State<Shared>) -> Response {
@@ -147,11 +140,7 @@ async fn healthz(State(st): State<Shared>) -> Response {
         "database": if db_ok { "ok" } else { "unavailable" },
         "runningLiveEvents": st.live.running_count(),
     });
-    let code = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body)).into_response()
 }
 
@@ -160,7 +149,9 @@ async fn token(State(st): State<Shared>, body: Bytes) -> Response {
         let v = body::parse_object(&body)?;
         let field = |k: &str| {
             v.get(k).and_then(Value::as_str).ok_or_else(|| {
-                ApiError::bad_request(format!("The body must be {{\"subscriptionId\": \"...\", \"apiKey\": \"...\"}}: '{k}' is missing."))
+                ApiError::bad_request(format!(
+                    "The body must be {{\"subscriptionId\": \"...\", \"apiKey\": \"...\"}}: '{k}' is missing."
+                ))
             })
         };
         let (sub, key) = (field("subscriptionId")?, field("apiKey")?);
@@ -181,17 +172,11 @@ async fn token(State(st): State<Shared>, body: Bytes) -> Response {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = v.trim().split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
 fn request_host(headers: &HeaderMap, uri: &Uri) -> String {
@@ -220,18 +205,11 @@ async fn dispatch(State(st): State<Shared>, req: Request) -> Response {
     resp
 }
 
-async fn handle(
-    st: &Shared,
-    parts: &axum::http::request::Parts,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn handle(st: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> ApiResult<Response> {
     let arm = match path::parse(parts.uri.path()) {
         Ok(p) => p,
         Err(PathError::NotArm) => {
-            return Err(ApiError::not_found(format!(
-                "No such path: {}",
-                parts.uri.path()
-            )));
+            return Err(ApiError::not_found(format!("No such path: {}", parts.uri.path())));
         }
         Err(PathError::Unknown(p)) => {
             authenticate(st, &parts.headers).await?;
@@ -261,21 +239,22 @@ async fn handle(
         ));
     }
     let query: Vec<(String, String)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let scheme = parts
-        .extensions
-        .get::<Scheme>()
-        .copied()
-        .unwrap_or(Scheme::Http);
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    // Behind a reverse proxy, the client's scheme is in X-Forwarded-Proto.
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase());
+    let scheme = match forwarded.as_deref() {
+        Some("https") => Scheme::Https,
+        Some("http") => Scheme::Http,
+        _ => parts.extensions.get::<Scheme>().copied().unwrap_or(Scheme::Http),
+    };
     let ctx = Ctx {
         scheme,
         host: request_host(&parts.headers, &parts.uri),
-        api_version: query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
-            .map(|(_, v)| v.clone()),
+        api_version: query.iter().find(|(k, _)| k.eq_ignore_ascii_case("api-version")).map(|(_, v)| v.clone()),
         prefix: format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Media/mediaservices/{}",
             id.subscription_id, id.resource_group, id.account_name
@@ -290,20 +269,15 @@ async fn handle(
         | R::LiveEventAction(..)
         | R::LiveEventOperationLocation(..)
         | R::LiveEventOperation(_) => live_events::handle(st, &ctx, m, &arm.route, &body).await,
-        R::LiveOutputs(_)
-        | R::LiveOutput(..)
-        | R::LiveOutputOperationLocation(..)
-        | R::LiveOutputOperation(_) => live_outputs::handle(st, &ctx, m, &arm.route, &body).await,
+        R::LiveOutputs(_) | R::LiveOutput(..) | R::LiveOutputOperationLocation(..) | R::LiveOutputOperation(_) => {
+            live_outputs::handle(st, &ctx, m, &arm.route, &body).await
+        }
         R::StreamingEndpoints
         | R::StreamingEndpoint(_)
         | R::StreamingEndpointAction(..)
         | R::StreamingEndpointOperationLocation(..)
-        | R::StreamingEndpointOperation(_) => {
-            endpoints::handle(st, &ctx, m, &arm.route, &body).await
-        }
-        R::Assets | R::Asset(_) | R::AssetAction(..) => {
-            assets::handle(st, &ctx, m, &arm.route, &body).await
-        }
+        | R::StreamingEndpointOperation(_) => endpoints::handle(st, &ctx, m, &arm.route, &body).await,
+        R::Assets | R::Asset(_) | R::AssetAction(..) => assets::handle(st, &ctx, m, &arm.route, &body).await,
         R::AssetFilters(_) | R::AssetFilter(..) | R::AccountFilters | R::AccountFilter(_) => {
             filters::handle(st, &ctx, m, &arm.route, &body).await
         }
@@ -342,9 +316,9 @@ fn content_key_policies(m: &Method, route: &Route) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::ContentKeyPolicies) => Ok(ok_json(json!({"value": []}))),
         (&Method::DELETE, _) => Ok(StatusCode::NO_CONTENT.into_response()),
-        (&Method::GET, Route::ContentKeyPolicy(n)) => Err(ApiError::not_found(format!(
-            "Content key policy '{n}' was not found."
-        ))),
+        (&Method::GET, Route::ContentKeyPolicy(n)) => {
+            Err(ApiError::not_found(format!("Content key policy '{n}' was not found.")))
+        }
         _ => Err(ApiError::not_supported(
             "Content key policies are not supported: this appliance serves clear (unencrypted) streams only. Use the streaming policy Predefined_ClearStreamingOnly.",
         )),
@@ -386,10 +360,7 @@ pub(crate) fn method_not_allowed(m: &Method, what: &str) -> ApiError {
 }
 
 /// `systemData` as ARM reports it.
-pub(crate) fn system_data(
-    created: &edge_model::Timestamp,
-    modified: &edge_model::Timestamp,
-) -> Value {
+pub(crate) fn system_data(created: &edge_model::Timestamp, modified: &edge_model::Timestamp) -> Value {
     json!({
         "createdBy": "rms-edge",
         "createdByType": "Key",
@@ -400,63 +371,57 @@ pub(crate) fn system_data(
     })
 }
 
-/// Paging of list answers: `$top` bounds the page, `$skiptoken` continues, and
-/// `@odata.nextLink` is present while more remain.
+/// Paging of list answers. `$top` caps the total number of items (OData: "up to but not
+/// greater than n"); the server pages by [`MAX_PAGE`] with `$skiptoken`, and `@odata.nextLink`
+/// (carrying the remaining `$top`) is present while more remain.
 pub(crate) struct Page {
+    /// Items to return in this page.
     pub top: i64,
     pub skip: i64,
+    /// The client's remaining `$top`, if it gave one.
+    pub cap: Option<i64>,
 }
 
 pub(crate) const MAX_PAGE: i64 = 1000;
 
 impl Page {
     pub fn from(ctx: &Ctx) -> ApiResult<Page> {
-        let top = match ctx.query("$top") {
-            None => MAX_PAGE,
+        let cap = match ctx.query("$top") {
+            None => None,
+            Some(t) => Some(t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::invalid_parameter(format!("$top must be a non-negative integer, got '{t}'."))
+            })?),
+        };
+        let top = cap.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+        let skip = match ctx.query("$skiptoken") {
+            None => 0,
             Some(t) => t
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter(format!(
-                        "$top must be a non-negative integer, got '{t}'."
-                    ))
-                })?
-                .min(MAX_PAGE),
+                .ok_or_else(|| ApiError::invalid_parameter(format!("Invalid $skiptoken '{t}'.")))?,
         };
-        let skip =
-            match ctx.query("$skiptoken") {
-                None => 0,
-                Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ApiError::invalid_parameter(format!("Invalid $skiptoken '{t}'."))
-                })?,
-            };
-        Ok(Page { top, skip })
+        Ok(Page { top, skip, cap })
     }
 
     /// Builds `{"value": [...], "@odata.nextLink"?}` from up to `top + 1` fetched items.
     pub fn answer(&self, ctx: &Ctx, collection_url: &str, mut items: Vec<Value>) -> Value {
-        let more = items.len() as i64 > self.top;
+        let more = items.len() as i64 > self.top && self.cap.is_none_or(|c| c > self.top);
         items.truncate(self.top as usize);
         let mut out = json!({"value": items});
         if more {
             let mut q: Vec<(String, String)> = ctx
                 .query
                 .iter()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken") && !k.eq_ignore_ascii_case("$top"))
                 .cloned()
                 .collect();
+            if let Some(c) = self.cap {
+                q.push(("$top".into(), (c - self.top).to_string()));
+            }
             q.push(("$skiptoken".into(), (self.skip + self.top).to_string()));
-            let qs = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(q)
-                .finish();
-            out["@odata.nextLink"] = json!(format!(
-                "{}{}/{}?{}",
-                ctx.base(),
-                ctx.prefix,
-                collection_url,
-                qs
-            ));
+            let qs = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+            out["@odata.nextLink"] = json!(format!("{}{}/{}?{}", ctx.base(), ctx.prefix, collection_url, qs));
         }
         out
     }

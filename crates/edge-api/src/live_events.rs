@@ -9,8 +9,8 @@ use edge_db::{LiveEventRow, OperationKind, OperationRow};
 use edge_live::LiveSession;
 use edge_model::state::{self, LiveEventAction, Transition};
 use edge_model::{
-    EncodingType, IsoDuration, LiveEventName, LiveEventState, ProvisioningState, RtspPullMode,
-    StreamOption, StreamingProtocol, StretchMode, Timestamp,
+    EncodingType, IsoDuration, LiveEventName, LiveEventState, ProvisioningState, RtspPullMode, StreamOption,
+    StreamingProtocol, StretchMode, Timestamp,
 };
 use serde_json::{Map, Value, json};
 
@@ -19,29 +19,19 @@ use crate::error::{ApiError, ApiResult};
 use crate::path::Route;
 use crate::{Ctx, Shared, db, lro, method_not_allowed, ok_json};
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::LiveEvents) => {
             let rows = db(st, |d| d.live_events()).await?;
             let items: Vec<Value> = rows.iter().map(|r| to_json(st, ctx, r)).collect();
-            Ok(ok_json(
-                json!({"value": items, "@odata.count": items.len()}),
-            ))
+            Ok(ok_json(json!({"value": items, "@odata.count": items.len()})))
         }
         (&Method::GET, Route::LiveEvent(n)) => Ok(ok_json(to_json(st, ctx, &get(st, n).await?))),
         (&Method::PUT, Route::LiveEvent(n)) => put(st, ctx, n, body).await,
         (&Method::PATCH, Route::LiveEvent(n)) => patch(st, ctx, n, body).await,
         (&Method::DELETE, Route::LiveEvent(n)) => delete(st, ctx, n).await,
         (&Method::POST, Route::LiveEventAction(n, a)) => action(st, ctx, n, a, body).await,
-        (&Method::GET, Route::LiveEventOperation(id)) => {
-            lro::status(st, OperationKind::LiveEvent, id).await
-        }
+        (&Method::GET, Route::LiveEventOperation(id)) => lro::status(st, OperationKind::LiveEvent, id).await,
         (&Method::GET, Route::LiveEventOperationLocation(n, id)) => {
             let key = n.to_ascii_lowercase();
             lro::location(st, ctx, OperationKind::LiveEvent, id, async {
@@ -51,9 +41,7 @@ pub(crate) async fn handle(
             .await
         }
         (_, Route::LiveEvents) => Err(method_not_allowed(m, "the live event collection")),
-        (_, Route::LiveEventAction(..)) => {
-            Err(method_not_allowed(m, "live event actions (use POST)"))
-        }
+        (_, Route::LiveEventAction(..)) => Err(method_not_allowed(m, "live event actions (use POST)")),
         _ => Err(method_not_allowed(m, "a live event")),
     }
 }
@@ -74,12 +62,10 @@ const SRT_TAGS: [(&str, &str); 3] = [
 ];
 
 fn tag<'a>(tags: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+    tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
 }
 
-fn access_control(o: &Obj<'_>) -> ApiResult<Value> {
+pub(crate) fn access_control(o: &Obj<'_>) -> ApiResult<Value> {
     if !o.present() {
         return Ok(Value::Null);
     }
@@ -92,10 +78,7 @@ fn access_control(o: &Obj<'_>) -> ApiResult<Value> {
         let e = Obj::root(entry, &format!("{}[{i}]", ip.path_of("allow")))?;
         let address = e.req_str("address")?;
         let addr: IpAddr = address.parse().map_err(|_| {
-            ApiError::invalid_parameter(format!(
-                "'{}' is not an IP address: '{address}'.",
-                e.path_of("address")
-            ))
+            ApiError::invalid_parameter(format!("'{}' is not an IP address: '{address}'.", e.path_of("address")))
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = e.i64("subnetPrefixLength")?;
@@ -107,11 +90,7 @@ fn access_control(o: &Obj<'_>) -> ApiResult<Value> {
                 e.path_of("subnetPrefixLength")
             )));
         }
-        let mut v = json!({"name": e.str("name")?.unwrap_or(""), "address": address});
-        if let Some(p) = prefix {
-            v["subnetPrefixLength"] = json!(p);
-        }
-        out.push(v);
+        out.push(json!({"name": e.str("name")?.unwrap_or(""), "address": address, "subnetPrefixLength": prefix}));
     }
     Ok(json!({"ip": {"allow": out}}))
 }
@@ -121,8 +100,7 @@ fn duration_in(o: &Obj<'_>, k: &str, min_s: f64, max_s: f64) -> ApiResult<Option
     if s.is_empty() {
         return Ok(None);
     }
-    let d = IsoDuration::parse(s)
-        .map_err(|e| ApiError::invalid_parameter(format!("'{}': {e}.", o.path_of(k))))?;
+    let d = IsoDuration::parse(s).map_err(|e| ApiError::invalid_parameter(format!("'{}': {e}.", o.path_of(k))))?;
     if d.as_secs_f64() < min_s || d.as_secs_f64() > max_s {
         return Err(ApiError::invalid_parameter(format!(
             "'{}' must be between {min_s} and {max_s} seconds (got {s}).",
@@ -134,12 +112,7 @@ fn duration_in(o: &Obj<'_>, k: &str, min_s: f64, max_s: f64) -> ApiResult<Option
 
 /// Access tokens go into ingest URLs, so they are restricted to URL-safe characters.
 fn check_token(t: &str) -> ApiResult<()> {
-    if t.is_empty()
-        || t.len() > 64
-        || !t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ApiError::invalid_parameter(
             "'properties.input.accessToken' must be 1 to 64 letters, digits, '-' or '_' (a GUID with or without hyphens is typical).",
         ));
@@ -164,14 +137,16 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
     let location = root
         .str("location")?
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid_parameter("'location' is required (any value, e.g. \"West Europe\"; the appliance echoes it)."))?
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "'location' is required (any value, e.g. \"West Europe\"; the appliance echoes it).",
+            )
+        })?
         .to_owned();
     let tags = root.string_map("tags")?;
     let props = root.obj("properties")?;
     if !props.present() {
-        return Err(ApiError::invalid_parameter(
-            "'properties' is required and must contain 'input'.",
-        ));
+        return Err(ApiError::invalid_parameter("'properties' is required and must contain 'input'."));
     }
     let input = props.obj("input")?;
     if !input.present() {
@@ -191,36 +166,28 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
             check_token(t)?;
             t.to_owned()
         }
-        None => existing
-            .map(|e| e.access_token.clone())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        None => existing.map(|e| e.access_token.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
     };
     let mut input_out = json!({
         "streamingProtocol": protocol.as_str(),
         "accessToken": access_token,
     });
+    // An absent or empty allow list admits every encoder, as RMS does.
     let ac = access_control(&input.obj("accessControl")?)?;
-    if !ac.is_null() {
-        input_out["accessControl"] = ac;
-    }
+    input_out["accessControl"] = if ac.is_null() { json!({"ip": {"allow": []}}) } else { ac };
     if let Some(d) = duration_in(&input, "keyFrameIntervalDuration", 0.5, 20.0)? {
         input_out["keyFrameIntervalDuration"] = json!(d.to_string());
     }
 
     // SRT options: `input.*` (RMS REST) or `IngestOptions.*` tags (RMS C# sample); input wins.
-    let srt_pass = input
-        .str("srtPassphrase")?
-        .map(str::to_owned)
-        .or_else(|| tag(&tags, SRT_TAGS[0].1).map(str::to_owned));
+    let srt_pass =
+        input.str("srtPassphrase")?.map(str::to_owned).or_else(|| tag(&tags, SRT_TAGS[0].1).map(str::to_owned));
     let srt_latency = match input.i64("srtLatency")? {
         Some(l) => Some(l),
         None => tag(&tags, SRT_TAGS[1].1)
             .map(|s| {
                 s.parse::<i64>().map_err(|_| {
-                    ApiError::invalid_parameter(format!(
-                        "Tag '{}' must be an integer (milliseconds).",
-                        SRT_TAGS[1].1
-                    ))
+                    ApiError::invalid_parameter(format!("Tag '{}' must be an integer (milliseconds).", SRT_TAGS[1].1))
                 })
             })
             .transpose()?,
@@ -250,9 +217,7 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         }
         if let Some(l) = srt_latency {
             if !(20..=8000).contains(&l) {
-                return Err(ApiError::invalid_parameter(
-                    "The SRT latency must be between 20 and 8000 milliseconds.",
-                ));
+                return Err(ApiError::invalid_parameter("The SRT latency must be between 20 and 8000 milliseconds."));
             }
             input_out["srtLatency"] = json!(l);
         }
@@ -292,9 +257,7 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         }
         input_out["rtspPullUrl"] = json!(url);
         let mode = match pull_mode {
-            Some(m) => {
-                RtspPullMode::parse(&m).map_err(|e| ApiError::invalid_parameter(e.to_string()))?
-            }
+            Some(m) => RtspPullMode::parse(&m).map_err(|e| ApiError::invalid_parameter(e.to_string()))?,
             None => RtspPullMode::TcpUdp,
         };
         input_out["rtspPullMode"] = json!(mode.as_str());
@@ -307,9 +270,7 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
     // Encoding.
     let enc = props.obj("encoding")?;
     let encoding_type = match enc.str("encodingType")? {
-        Some(t) => {
-            EncodingType::parse(t).map_err(|e| ApiError::invalid_parameter(e.to_string()))?
-        }
+        Some(t) => EncodingType::parse(t).map_err(|e| ApiError::invalid_parameter(e.to_string()))?,
         None => EncodingType::None,
     };
     let mut enc_out = json!({"encodingType": encoding_type.as_str()});
@@ -327,16 +288,10 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         }
         enc_out["presetName"] = Value::Null;
     } else {
-        let preset = preset
-            .filter(|p| !p.is_empty())
-            .unwrap_or(encoding_type.default_preset().unwrap_or(""));
+        let preset = preset.filter(|p| !p.is_empty()).unwrap_or(encoding_type.default_preset().unwrap_or(""));
         let ok = match encoding_type {
-            EncodingType::Standard => ["Default720p"]
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(preset)),
-            _ => ["Default1080p"]
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(preset)),
+            EncodingType::Standard => ["Default720p"].iter().any(|p| p.eq_ignore_ascii_case(preset)),
+            _ => ["Default1080p"].iter().any(|p| p.eq_ignore_ascii_case(preset)),
         };
         if !ok {
             return Err(ApiError::invalid_parameter(format!(
@@ -350,11 +305,8 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         }
     }
     if let Some(s) = enc.str("stretchMode")? {
-        enc_out["stretchMode"] = json!(
-            StretchMode::parse(s)
-                .map_err(|e| ApiError::invalid_parameter(e.to_string()))?
-                .as_str()
-        );
+        enc_out["stretchMode"] =
+            json!(StretchMode::parse(s).map_err(|e| ApiError::invalid_parameter(e.to_string()))?.as_str());
     }
 
     // Stream options.
@@ -362,19 +314,15 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
     if let Some(arr) = props.array("streamOptions")? {
         for o in arr {
             let s = o.as_str().ok_or_else(|| {
-                ApiError::invalid_parameter(
-                    "'properties.streamOptions' must be an array of strings.",
-                )
+                ApiError::invalid_parameter("'properties.streamOptions' must be an array of strings.")
             })?;
-            let opt =
-                StreamOption::parse(s).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
+            let opt = StreamOption::parse(s).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
             if !options.contains(&opt) {
                 options.push(opt);
             }
         }
     }
-    if options.contains(&StreamOption::LowLatency) && options.contains(&StreamOption::LowLatencyV2)
-    {
+    if options.contains(&StreamOption::LowLatency) && options.contains(&StreamOption::LowLatencyV2) {
         return Err(ApiError::invalid_parameter(
             "Choose one of LowLatency and LowLatencyV2 in 'properties.streamOptions'.",
         ));
@@ -390,9 +338,8 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         "streamingPolicyName": Value::Null,
     });
     if let Some(l) = preview.str("previewLocator")? {
-        edge_model::parse_guid(l).ok_or_else(|| {
-            ApiError::invalid_parameter("'properties.preview.previewLocator' must be a GUID.")
-        })?;
+        edge_model::parse_guid(l)
+            .ok_or_else(|| ApiError::invalid_parameter("'properties.preview.previewLocator' must be a GUID."))?;
         preview_out["previewLocator"] = json!(l);
     }
     if let Some(p) = preview.str("streamingPolicyName")? {
@@ -402,9 +349,7 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         preview_out["alternativeMediaId"] = json!(a);
     }
     let pac = access_control(&preview.obj("accessControl")?)?;
-    if !pac.is_null() {
-        preview_out["accessControl"] = pac;
-    }
+    preview_out["accessControl"] = if pac.is_null() { json!({"ip": {"allow": []}}) } else { pac };
 
     let cross = props.obj("crossSiteAccessPolicies")?;
     let mut properties = json!({
@@ -423,37 +368,18 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
     if let Some(h) = props.str("hostnamePrefix")? {
         properties["hostnamePrefix"] = json!(h);
     }
-    Ok(Validated {
-        location,
-        tags,
-        protocol,
-        encoding_type,
-        access_token,
-        properties,
-    })
+    Ok(Validated { location, tags, protocol, encoding_type, access_token, properties })
 }
 
 /// Fields that cannot change after creation, by JSON pointer.
 const CREATE_ONLY: [(&str, &str); 7] = [
-    (
-        "/input/streamingProtocol",
-        "properties.input.streamingProtocol",
-    ),
+    ("/input/streamingProtocol", "properties.input.streamingProtocol"),
     ("/input/accessToken", "properties.input.accessToken"),
     ("/encoding", "properties.encoding"),
     ("/streamOptions", "properties.streamOptions"),
-    (
-        "/preview/previewLocator",
-        "properties.preview.previewLocator",
-    ),
-    (
-        "/preview/streamingPolicyName",
-        "properties.preview.streamingPolicyName",
-    ),
-    (
-        "/preview/alternativeMediaId",
-        "properties.preview.alternativeMediaId",
-    ),
+    ("/preview/previewLocator", "properties.preview.previewLocator"),
+    ("/preview/streamingPolicyName", "properties.preview.streamingPolicyName"),
+    ("/preview/alternativeMediaId", "properties.preview.alternativeMediaId"),
 ];
 
 fn check_create_only(old: &LiveEventRow, new: &Validated) -> ApiResult<()> {
@@ -522,23 +448,18 @@ pub(crate) fn endpoints(st: &Shared, ev: &LiveEventRow) -> Vec<Value> {
             let input = &ev.properties["input"];
             if let Some(p) = input["srtPassphrase"].as_str() {
                 url.push_str("&passphrase=");
-                url.push_str(
-                    &percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC)
-                        .to_string(),
-                );
+                url.push_str(&percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC).to_string());
             }
             if let Some(l) = input["srtLatency"].as_i64() {
                 url.push_str(&format!("&latency={l}"));
             }
             vec![json!({"protocol": "SRT", "url": url})]
         }
-        StreamingProtocol::RtspPush => vec![
-            json!({"protocol": "RTSP", "url": format!("rtsp://{h}:{}/live/{token}", a.rtsp_port)}),
-        ],
+        StreamingProtocol::RtspPush => {
+            vec![json!({"protocol": "RTSP", "url": format!("rtsp://{h}:{}/live/{token}", a.rtsp_port)})]
+        }
         StreamingProtocol::RtspPull => {
-            let url = ev.properties["input"]["rtspPullUrl"]
-                .as_str()
-                .unwrap_or_default();
+            let url = ev.properties["input"]["rtspPullUrl"].as_str().unwrap_or_default();
             vec![json!({"protocol": "RTSP", "url": redact_url(url)})]
         }
     }
@@ -584,9 +505,7 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Respo
         Some(s) if s.eq_ignore_ascii_case("true") => true,
         Some(s) if s.eq_ignore_ascii_case("false") => false,
         Some(s) => {
-            return Err(ApiError::invalid_parameter(format!(
-                "autoStart must be true or false, got '{s}'."
-            )));
+            return Err(ApiError::invalid_parameter(format!("autoStart must be true or false, got '{s}'.")));
         }
     };
     if let Some(old) = existing {
@@ -620,10 +539,7 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Respo
         created: now,
         last_modified: now,
     };
-    let operation = op(
-        &row.name,
-        if auto_start { "create+start" } else { "create" },
-    );
+    let operation = op(&row.name, if auto_start { "create+start" } else { "create" });
     let (r2, o2) = (row.clone(), operation.clone());
     db(st, move |d| d.live_event_insert(&r2, Some(&o2))).await?;
     tracing::info!(event = %row.name, protocol = %row.protocol, auto_start, "live event created");
@@ -635,18 +551,10 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Respo
             run_start(&st2, &key).await
         } else {
             let k = key.clone();
-            db(&st2, move |d| {
-                d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)
-            })
-            .await
+            db(&st2, move |d| d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)).await
         }
     });
-    Ok(lro::accepted(
-        ctx,
-        &operation,
-        StatusCode::CREATED,
-        Some(body),
-    ))
+    Ok(lro::accepted(ctx, &operation, StatusCode::CREATED, Some(body)))
 }
 
 async fn patch(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Response> {
@@ -665,11 +573,7 @@ async fn patch(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Res
         last_modified: Timestamp::now(),
         ..old
     };
-    let (r2, o2, key) = (
-        row.clone(),
-        operation.clone(),
-        row.name.to_ascii_lowercase(),
-    );
+    let (r2, o2, key) = (row.clone(), operation.clone(), row.name.to_ascii_lowercase());
     db(st, move |d| {
         d.operation_insert(&o2)?;
         d.live_event_update_doc(&r2)
@@ -681,19 +585,11 @@ async fn patch(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Res
         let k = key.clone();
         let ev = db(&st2, move |d| d.live_event(&k)).await?;
         if let Some(ev) = ev {
-            db(&st2, move |d| {
-                d.live_event_set_state(&key, ev.state, ProvisioningState::Succeeded)
-            })
-            .await?;
+            db(&st2, move |d| d.live_event_set_state(&key, ev.state, ProvisioningState::Succeeded)).await?;
         }
         Ok(())
     });
-    Ok(lro::accepted(
-        ctx,
-        &operation,
-        StatusCode::ACCEPTED,
-        Some(to_json(st, ctx, &row)),
-    ))
+    Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, Some(to_json(st, ctx, &row))))
 }
 
 async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
@@ -702,8 +598,8 @@ async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
     let Some(ev) = db(st, move |d| d.live_event(&k2)).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let Transition::Run { during, .. } = state::transition(ev.state, LiveEventAction::Delete)
-        .map_err(|e| ApiError::conflict(e.0))?
+    let Transition::Run { during, .. } =
+        state::transition(ev.state, LiveEventAction::Delete).map_err(|e| ApiError::conflict(e.0))?
     else {
         unreachable!("delete is never a no-op")
     };
@@ -722,13 +618,7 @@ async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))
 }
 
-async fn action(
-    st: &Shared,
-    ctx: &Ctx,
-    name: &str,
-    action: &str,
-    body: &[u8],
-) -> ApiResult<Response> {
+async fn action(st: &Shared, ctx: &Ctx, name: &str, action: &str, body: &[u8]) -> ApiResult<Response> {
     let telemetry = ["getStatus", "getStreamEvents", "getTrackIngestHeartbeats"];
     if let Some(t) = telemetry.iter().find(|t| t.eq_ignore_ascii_case(action)) {
         let ev = get(st, name).await?;
@@ -736,10 +626,7 @@ async fn action(
     }
     let act = match LiveEventAction::parse(action) {
         Some(
-            a @ (LiveEventAction::Allocate
-            | LiveEventAction::Start
-            | LiveEventAction::Stop
-            | LiveEventAction::Reset),
+            a @ (LiveEventAction::Allocate | LiveEventAction::Start | LiveEventAction::Stop | LiveEventAction::Reset),
         ) => a,
         _ => {
             return Err(ApiError::not_found(format!(
@@ -751,22 +638,14 @@ async fn action(
     // (its quickstart sends no body and expects that), so absent means true.
     let remove_outputs = if act == LiveEventAction::Stop {
         let v = body::parse_optional_object(body)?;
-        Obj::root(&v, "")?
-            .bool("removeOutputsOnStop")?
-            .unwrap_or(true)
+        Obj::root(&v, "")?.bool("removeOutputsOnStop")?.unwrap_or(true)
     } else {
         true
     };
     let ev = get(st, name).await?;
     let transition = state::transition(ev.state, act).map_err(|e| ApiError::conflict(e.0))?;
-    let operation = op(
-        &ev.name,
-        if act == LiveEventAction::Stop && !remove_outputs {
-            "stop:keepOutputs"
-        } else {
-            act.as_str()
-        },
-    );
+    let operation =
+        op(&ev.name, if act == LiveEventAction::Stop && !remove_outputs { "stop:keepOutputs" } else { act.as_str() });
     let key = ev.name.to_ascii_lowercase();
     match transition {
         Transition::NoOp => {
@@ -789,11 +668,7 @@ async fn action(
                     }
                     LiveEventAction::Allocate => {
                         db(&st2, move |d| {
-                            d.live_event_set_state(
-                                &key,
-                                LiveEventState::StandBy,
-                                ProvisioningState::Succeeded,
-                            )
+                            d.live_event_set_state(&key, LiveEventState::StandBy, ProvisioningState::Succeeded)
                         })
                         .await
                     }
@@ -820,10 +695,8 @@ pub(crate) async fn run_start(st: &Shared, key: &str) -> ApiResult<()> {
         started: Timestamp::now(),
     });
     let k = key.to_owned();
-    if let Err(e) = db(st, move |d| {
-        d.live_event_set_state(&k, LiveEventState::Running, ProvisioningState::Succeeded)
-    })
-    .await
+    if let Err(e) =
+        db(st, move |d| d.live_event_set_state(&k, LiveEventState::Running, ProvisioningState::Succeeded)).await
     {
         st.live.stop(&ev.id);
         return Err(e);
@@ -850,12 +723,28 @@ pub(crate) async fn run_stop(st: &Shared, key: &str, remove_outputs: bool) -> Ap
         }
     }
     let k = key.to_owned();
-    db(st, move |d| {
-        d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)
-    })
-    .await?;
+    db(st, move |d| d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)).await?;
     tracing::info!(event = %ev.name, "live event stopped");
     Ok(())
+}
+
+fn ingestion_json(i: &edge_live::Ingestion) -> Value {
+    // `begin`/`end` stay null until the event has ingested (and ended an ingest).
+    json!({
+        "streamName": i.stream_name,
+        "begin": i.begin.map(|t| t.to_string()),
+        "end": i.end.map(|t| t.to_string()),
+        "endReason": i.end_reason,
+        "ingestInterruptions": i.interruptions.iter().map(|x| json!({
+            "begin": x.begin.to_string(),
+            "end": x.end.map(|t| t.to_string()),
+            "duration": x.end.map(|e| {
+                let ns = (e.unix_nanos() - x.begin.unix_nanos()).max(0) as u64;
+                IsoDuration(std::time::Duration::from_nanos(ns)).to_string()
+            }),
+            "reason": x.reason,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiResult<Response> {
@@ -867,7 +756,15 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                 "healthStatus": s.health,
                 "healthDescriptions": s.descriptions,
                 "lastUpdatedTime": s.last_updated.to_string(),
-                "trackStatus": [],
+                "ingestion": ingestion_json(&s.ingestion),
+                "trackStatus": s.tracks.iter().map(|t| json!({
+                    "trackId": t.track_id,
+                    "expectedBitrate": t.expected_bitrate,
+                    "incomingBitrate": t.incoming_bitrate,
+                    "ingestDrift": t.ingest_drift,
+                    "requestReceived": t.requests_received,
+                    "requestSucceeded": t.requests_succeeded,
+                })).collect::<Vec<_>>(),
             }]})))
         }
         "getStreamEvents" => {
@@ -904,19 +801,10 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (
-                json!({"properties": {"input": {"streamingProtocol": "RTMP"}}}),
-                "location",
-            ),
+            (json!({"properties": {"input": {"streamingProtocol": "RTMP"}}}), "location"),
             (json!({"location": "x"}), "properties"),
-            (
-                json!({"location": "x", "properties": {}}),
-                "properties.input",
-            ),
-            (
-                json!({"location": "x", "properties": {"input": {"streamingProtocol": "WebRTC"}}}),
-                "streamingProtocol",
-            ),
+            (json!({"location": "x", "properties": {}}), "properties.input"),
+            (json!({"location": "x", "properties": {"input": {"streamingProtocol": "WebRTC"}}}), "streamingProtocol"),
             (
                 json!({"location": "x", "properties": {"input": {"streamingProtocol": "FragmentedMP4"}}}),
                 "not supported",
@@ -933,10 +821,7 @@ mod tests {
                 json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTMP", "accessControl": {"ip": {"allow": [{"address": "10.0.0.300"}]}}}}}),
                 "address",
             ),
-            (
-                json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTSPPull"}}}),
-                "rtspPullUrl",
-            ),
+            (json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTSPPull"}}}), "rtspPullUrl"),
             (
                 json!({"location": "x", "properties": {"input": {"streamingProtocol": "SRT", "srtPassphrase": "short"}}}),
                 "passphrase",
@@ -947,9 +832,7 @@ mod tests {
             ),
         ];
         for (body, needle) in cases {
-            let e = validate(&body, None)
-                .err()
-                .unwrap_or_else(|| panic!("accepted {body}"));
+            let e = validate(&body, None).err().unwrap_or_else(|| panic!("accepted {body}"));
             assert!(e.message.contains(needle), "{body}: {}", e.message);
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }

@@ -5,8 +5,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use edge_db::{LiveOutputRow, OperationKind, OperationRow};
 use edge_model::{
-    IsoDuration, LiveOutputName, LiveOutputState, ManifestName, ProvisioningState, ResourceName,
-    Timestamp,
+    IsoDuration, LiveOutputName, LiveOutputState, ManifestName, ProvisioningState, ResourceName, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -15,31 +14,19 @@ use crate::error::{ApiError, ApiResult};
 use crate::path::Route;
 use crate::{Ctx, Shared, db, live_events, lro, method_not_allowed, ok_json};
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::LiveOutputs(ev)) => {
             let e = live_events::get(st, ev).await?;
             let key = e.name.to_ascii_lowercase();
             let rows = db(st, move |d| d.live_outputs(&key)).await?;
             let items: Vec<Value> = rows.iter().map(|r| to_json(ctx, r)).collect();
-            Ok(ok_json(
-                json!({"value": items, "@odata.count": items.len()}),
-            ))
+            Ok(ok_json(json!({"value": items, "@odata.count": items.len()})))
         }
-        (&Method::GET, Route::LiveOutput(ev, n)) => {
-            Ok(ok_json(to_json(ctx, &get(st, ev, n).await?)))
-        }
+        (&Method::GET, Route::LiveOutput(ev, n)) => Ok(ok_json(to_json(ctx, &get(st, ev, n).await?))),
         (&Method::PUT, Route::LiveOutput(ev, n)) => create(st, ctx, ev, n, body).await,
         (&Method::DELETE, Route::LiveOutput(ev, n)) => delete(st, ctx, ev, n).await,
-        (&Method::GET, Route::LiveOutputOperation(id)) => {
-            lro::status(st, OperationKind::LiveOutput, id).await
-        }
+        (&Method::GET, Route::LiveOutputOperation(id)) => lro::status(st, OperationKind::LiveOutput, id).await,
         (&Method::GET, Route::LiveOutputOperationLocation(ev, n, id)) => {
             let (ek, ok) = (ev.to_ascii_lowercase(), n.to_ascii_lowercase());
             lro::location(st, ctx, OperationKind::LiveOutput, id, async {
@@ -60,12 +47,7 @@ async fn get(st: &Shared, ev: &str, name: &str) -> ApiResult<LiveOutputRow> {
     let (ek, ok) = (e.name.to_ascii_lowercase(), name.to_ascii_lowercase());
     db(st, move |d| d.live_output(&ek, &ok))
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "Live output '{name}' of live event '{}' was not found.",
-                e.name
-            ))
-        })
+        .ok_or_else(|| ApiError::not_found(format!("Live output '{name}' of live event '{}' was not found.", e.name)))
 }
 
 pub(crate) fn to_json(ctx: &Ctx, o: &LiveOutputRow) -> Value {
@@ -85,12 +67,7 @@ pub(crate) fn to_json(ctx: &Ctx, o: &LiveOutputRow) -> Value {
     })
 }
 
-fn window(
-    o: &Obj<'_>,
-    k: &str,
-    required: bool,
-    max: std::time::Duration,
-) -> ApiResult<Option<IsoDuration>> {
+fn window(o: &Obj<'_>, k: &str, required: bool, max: std::time::Duration) -> ApiResult<Option<IsoDuration>> {
     let s = match o.str(k)? {
         Some(s) => s,
         None if required => {
@@ -101,8 +78,7 @@ fn window(
         }
         None => return Ok(None),
     };
-    let d = IsoDuration::parse(s)
-        .map_err(|e| ApiError::invalid_parameter(format!("'{}': {e}.", o.path_of(k))))?;
+    let d = IsoDuration::parse(s).map_err(|e| ApiError::invalid_parameter(format!("'{}': {e}.", o.path_of(k))))?;
     let min = std::time::Duration::from_secs(60);
     if d.0 < min || d.0 > max {
         return Err(ApiError::invalid_parameter(format!(
@@ -132,18 +108,11 @@ async fn create(st: &Shared, ctx: &Ctx, ev: &str, name: &str, body: &[u8]) -> Ap
             "'properties' is required, with 'assetName' and 'archiveWindowLength'.",
         ));
     }
-    let asset = ResourceName::parse(props.req_str("assetName")?)
-        .map_err(|e| ApiError::invalid_parameter(e.0))?;
-    let archive = window(
-        &props,
-        "archiveWindowLength",
-        true,
-        std::time::Duration::from_secs(25 * 3600),
-    )?
-    .expect("required");
-    let low_latency_v2 = event.properties["streamOptions"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|o| o == "LowLatencyV2"));
+    let asset = ResourceName::parse(props.req_str("assetName")?).map_err(|e| ApiError::invalid_parameter(e.0))?;
+    let archive =
+        window(&props, "archiveWindowLength", true, std::time::Duration::from_secs(25 * 3600))?.expect("required");
+    let low_latency_v2 =
+        event.properties["streamOptions"].as_array().is_some_and(|a| a.iter().any(|o| o == "LowLatencyV2"));
     if low_latency_v2 && archive.0 > std::time::Duration::from_secs(6 * 3600) {
         return Err(ApiError::invalid_parameter(
             "LowLatencyV2 live events keep at most 6 hours: 'properties.archiveWindowLength' must be at most PT6H.",
@@ -151,21 +120,19 @@ async fn create(st: &Shared, ctx: &Ctx, ev: &str, name: &str, body: &[u8]) -> Ap
     }
     let rewind = window(&props, "rewindWindowLength", false, archive.0)?;
     let manifest = match props.str("manifestName")? {
-        Some(m) if !m.is_empty() => ManifestName::parse(m)
-            .map_err(|e| ApiError::invalid_parameter(e.0))?
-            .as_str()
-            .to_owned(),
+        Some(m) if !m.is_empty() => {
+            ManifestName::parse(m).map_err(|e| ApiError::invalid_parameter(e.0))?.as_str().to_owned()
+        }
         _ => "manifest".to_owned(),
     };
     let hls = props.obj("hls")?;
     let mut stored = json!({
         "description": props.str("description")?.unwrap_or(""),
         "archiveWindowLength": archive.to_string(),
+        "rewindWindowLength": rewind.map(|r| r.to_string()),
+        "hls": null,
         "outputSnapTime": props.i64("outputSnapTime")?.unwrap_or(0),
     });
-    if let Some(r) = rewind {
-        stored["rewindWindowLength"] = json!(r.to_string());
-    }
     if hls.present() {
         let n = hls.i64("fragmentsPerTsSegment")?;
         if n.is_some_and(|n| !(1..=10).contains(&n)) {
@@ -195,36 +162,18 @@ async fn create(st: &Shared, ctx: &Ctx, ev: &str, name: &str, body: &[u8]) -> Ap
         format!("{}/{}", event.name, row.name),
         "create",
     );
-    let (r2, o2, max) = (
-        row.clone(),
-        operation.clone(),
-        event.encoding_type.max_live_outputs(),
-    );
-    let row = db(st, move |d| d.live_output_insert(&r2, max, &o2))
-        .await
-        .map_err(|e| {
-            // A missing asset is a mistake in the request body, not a missing path resource.
-            if e.status == StatusCode::NOT_FOUND {
-                ApiError::invalid_parameter(e.message)
-            } else {
-                e
-            }
-        })?;
+    let (r2, o2, max) = (row.clone(), operation.clone(), event.encoding_type.max_live_outputs());
+    let row = db(st, move |d| d.live_output_insert(&r2, max, &o2)).await.map_err(|e| {
+        // A missing asset is a mistake in the request body, not a missing path resource.
+        if e.status == StatusCode::NOT_FOUND { ApiError::invalid_parameter(e.message) } else { e }
+    })?;
     tracing::info!(event = %event.name, output = %row.name, asset = %row.asset_name, "live output created");
     let st2 = st.clone();
     let id = row.id.clone();
     lro::spawn(st, operation.id.clone(), async move {
-        db(&st2, move |d| {
-            d.live_output_set_state(&id, LiveOutputState::Running, ProvisioningState::Succeeded)
-        })
-        .await
+        db(&st2, move |d| d.live_output_set_state(&id, LiveOutputState::Running, ProvisioningState::Succeeded)).await
     });
-    Ok(lro::accepted(
-        ctx,
-        &operation,
-        StatusCode::CREATED,
-        Some(to_json(ctx, &row)),
-    ))
+    Ok(lro::accepted(ctx, &operation, StatusCode::CREATED, Some(to_json(ctx, &row))))
 }
 
 async fn delete(st: &Shared, ctx: &Ctx, ev: &str, name: &str) -> ApiResult<Response> {
@@ -244,11 +193,7 @@ async fn delete(st: &Shared, ctx: &Ctx, ev: &str, name: &str) -> ApiResult<Respo
     lro::spawn(st, operation.id.clone(), async move {
         let id = out.id.clone();
         match db(&st2, move |d| d.live_output_delete(&id)).await {
-            Ok(_)
-            | Err(ApiError {
-                status: StatusCode::NOT_FOUND,
-                ..
-            }) => {}
+            Ok(_) | Err(ApiError { status: StatusCode::NOT_FOUND, .. }) => {}
             Err(e) => return Err(e),
         }
         tracing::info!(event = %out.live_event_name, output = %out.name, asset = %out.asset_name, "live output deleted; the asset keeps the recording");

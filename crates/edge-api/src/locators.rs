@@ -26,33 +26,9 @@ struct Protocols {
 
 /// The predefined policies, with whether the appliance can serve them (clear only).
 const PREDEFINED: [(&str, Option<Protocols>); 6] = [
-    (
-        "Predefined_DownloadOnly",
-        Some(Protocols {
-            download: true,
-            dash: false,
-            hls: false,
-            smooth: false,
-        }),
-    ),
-    (
-        "Predefined_ClearStreamingOnly",
-        Some(Protocols {
-            download: false,
-            dash: true,
-            hls: true,
-            smooth: true,
-        }),
-    ),
-    (
-        "Predefined_DownloadAndClearStreaming",
-        Some(Protocols {
-            download: true,
-            dash: true,
-            hls: true,
-            smooth: true,
-        }),
-    ),
+    ("Predefined_DownloadOnly", Some(Protocols { download: true, dash: false, hls: false, smooth: false })),
+    ("Predefined_ClearStreamingOnly", Some(Protocols { download: false, dash: true, hls: true, smooth: true })),
+    ("Predefined_DownloadAndClearStreaming", Some(Protocols { download: true, dash: true, hls: true, smooth: true })),
     ("Predefined_ClearKey", None),
     ("Predefined_MultiDrmCencStreaming", None),
     ("Predefined_MultiDrmStreaming", None),
@@ -63,10 +39,7 @@ fn protocols_json(p: Protocols) -> Value {
 }
 
 fn predefined(name: &str) -> Option<(&'static str, Option<Protocols>)> {
-    PREDEFINED
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .copied()
+    PREDEFINED.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).copied()
 }
 
 fn predefined_json(ctx: &Ctx, name: &str, p: Option<Protocols>) -> Value {
@@ -109,19 +82,16 @@ async fn policy_protocols(st: &Shared, name: &str) -> ApiResult<(String, Protoco
         });
     }
     let key = name.to_ascii_lowercase();
-    let row = db(st, move |d| d.policy(&key))
-        .await?
-        .ok_or_else(|| ApiError::invalid_parameter(format!("Streaming policy '{name}' was not found; use Predefined_ClearStreamingOnly or create the policy first.")))?;
+    let row = db(st, move |d| d.policy(&key)).await?.ok_or_else(|| {
+        ApiError::invalid_parameter(format!(
+            "Streaming policy '{name}' was not found; use Predefined_ClearStreamingOnly or create the policy first."
+        ))
+    })?;
     let ep = &row.properties["noEncryption"]["enabledProtocols"];
     let b = |k: &str| ep[k].as_bool().unwrap_or(false);
     Ok((
         row.name.clone(),
-        Protocols {
-            download: b("download"),
-            dash: b("dash"),
-            hls: b("hls"),
-            smooth: b("smoothStreaming"),
-        },
+        Protocols { download: b("download"), dash: b("dash"), hls: b("hls"), smooth: b("smoothStreaming") },
     ))
 }
 
@@ -150,49 +120,28 @@ fn locator_json(ctx: &Ctx, l: &LocatorRow) -> Value {
     })
 }
 
-pub(crate) async fn handle(
-    st: &Shared,
-    ctx: &Ctx,
-    m: &Method,
-    route: &Route,
-    body: &[u8],
-) -> ApiResult<Response> {
+pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::StreamingLocators) => {
             let page = Page::from(ctx)?;
             let (limit, offset) = (page.top + 1, page.skip);
             let rows = db(st, move |d| d.locators(limit, offset)).await?;
-            Ok(ok_json(page.answer(
-                ctx,
-                "streamingLocators",
-                rows.iter().map(|l| locator_json(ctx, l)).collect(),
-            )))
+            Ok(ok_json(page.answer(ctx, "streamingLocators", rows.iter().map(|l| locator_json(ctx, l)).collect())))
         }
-        (&Method::GET, Route::StreamingLocator(n)) => {
-            Ok(ok_json(locator_json(ctx, &get_locator(st, n).await?)))
-        }
+        (&Method::GET, Route::StreamingLocator(n)) => Ok(ok_json(locator_json(ctx, &get_locator(st, n).await?))),
         (&Method::PUT, Route::StreamingLocator(n)) => create_locator(st, ctx, n, body).await,
         (&Method::DELETE, Route::StreamingLocator(n)) => {
             let key = n.to_ascii_lowercase();
             let deleted = db(st, move |d| d.locator_delete(&key)).await?;
-            Ok(if deleted {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }
-            .into_response())
+            Ok(if deleted { StatusCode::OK } else { StatusCode::NO_CONTENT }.into_response())
         }
         (&Method::PATCH, Route::StreamingLocator(_)) => Err(ApiError::method_not_allowed(
             "Streaming locators cannot be updated; delete the locator and create it again.",
         )),
-        (&Method::POST, Route::StreamingLocatorAction(n, a))
-            if a.eq_ignore_ascii_case("listPaths") =>
-        {
+        (&Method::POST, Route::StreamingLocatorAction(n, a)) if a.eq_ignore_ascii_case("listPaths") => {
             list_paths(st, n).await
         }
-        (&Method::POST, Route::StreamingLocatorAction(n, a))
-            if a.eq_ignore_ascii_case("listContentKeys") =>
-        {
+        (&Method::POST, Route::StreamingLocatorAction(n, a)) if a.eq_ignore_ascii_case("listContentKeys") => {
             get_locator(st, n).await?;
             Ok(ok_json(json!({"contentKeys": []})))
         }
@@ -200,10 +149,7 @@ pub(crate) async fn handle(
             "Unknown streaming locator action '{a}': use listPaths or listContentKeys."
         ))),
         (&Method::GET, Route::StreamingPolicies) => {
-            let mut items: Vec<Value> = PREDEFINED
-                .iter()
-                .map(|(n, p)| predefined_json(ctx, n, *p))
-                .collect();
+            let mut items: Vec<Value> = PREDEFINED.iter().map(|(n, p)| predefined_json(ctx, n, *p)).collect();
             let rows = db(st, |d| d.policies()).await?;
             items.extend(rows.iter().map(|p| policy_json(ctx, p)));
             Ok(ok_json(json!({"value": items})))
@@ -213,9 +159,9 @@ pub(crate) async fn handle(
                 return Ok(ok_json(predefined_json(ctx, name, p)));
             }
             let key = n.to_ascii_lowercase();
-            let row = db(st, move |d| d.policy(&key)).await?.ok_or_else(|| {
-                ApiError::not_found(format!("Streaming policy '{n}' was not found."))
-            })?;
+            let row = db(st, move |d| d.policy(&key))
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("Streaming policy '{n}' was not found.")))?;
             Ok(ok_json(policy_json(ctx, &row)))
         }
         (&Method::PUT, Route::StreamingPolicy(n)) => create_policy(st, ctx, n, body).await,
@@ -227,12 +173,7 @@ pub(crate) async fn handle(
             }
             let key = n.to_ascii_lowercase();
             let deleted = db(st, move |d| d.policy_delete(&key)).await?;
-            Ok(if deleted {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            }
-            .into_response())
+            Ok(if deleted { StatusCode::OK } else { StatusCode::NO_CONTENT }.into_response())
         }
         _ => Err(method_not_allowed(m, "streaming locators and policies")),
     }
@@ -266,9 +207,7 @@ async fn create_locator(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiR
     }
     let asset = assets::get(st, asset_name).await.map_err(|e| {
         if e.status == StatusCode::NOT_FOUND {
-            ApiError::invalid_parameter(format!(
-                "Asset '{asset_name}' was not found; create the asset first."
-            ))
+            ApiError::invalid_parameter(format!("Asset '{asset_name}' was not found; create the asset first."))
         } else {
             e
         }
@@ -276,39 +215,27 @@ async fn create_locator(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiR
     let (policy, _) = policy_protocols(st, policy_name).await?;
     let locator_id = match props.str("streamingLocatorId")? {
         Some(s) => edge_model::parse_guid(s)
-            .ok_or_else(|| {
-                ApiError::invalid_parameter("'properties.streamingLocatorId' must be a GUID.")
-            })?
+            .ok_or_else(|| ApiError::invalid_parameter("'properties.streamingLocatorId' must be a GUID."))?
             .to_string(),
         None => uuid::Uuid::new_v4().to_string(),
     };
     let mut doc = json!({});
     for k in ["startTime", "endTime"] {
         if let Some(t) = props.str(k)? {
-            let ts = Timestamp::parse(t).ok_or_else(|| {
-                ApiError::invalid_parameter(format!("'properties.{k}' is not a date-time: '{t}'."))
-            })?;
-            doc[k] = json!(if t.starts_with("9999-12-31") {
-                END_OF_TIME.to_owned()
-            } else {
-                ts.to_string()
-            });
+            let ts = Timestamp::parse(t)
+                .ok_or_else(|| ApiError::invalid_parameter(format!("'properties.{k}' is not a date-time: '{t}'.")))?;
+            doc[k] = json!(if t.starts_with("9999-12-31") { END_OF_TIME.to_owned() } else { ts.to_string() });
         }
     }
     if let (Some(s), Some(e)) = (doc["startTime"].as_str(), doc["endTime"].as_str())
         && s >= e
     {
-        return Err(ApiError::invalid_parameter(
-            "'properties.startTime' must be before 'properties.endTime'.",
-        ));
+        return Err(ApiError::invalid_parameter("'properties.startTime' must be before 'properties.endTime'."));
     }
     if let Some(a) = props.str("alternativeMediaId")? {
         doc["alternativeMediaId"] = json!(a);
     }
-    if let Some(k) = props
-        .str("defaultContentKeyPolicyName")?
-        .filter(|k| !k.is_empty())
-    {
+    if let Some(k) = props.str("defaultContentKeyPolicyName")?.filter(|k| !k.is_empty()) {
         return Err(ApiError::not_supported(format!(
             "'properties.defaultContentKeyPolicyName' ('{k}'): content protection is not supported by this appliance."
         )));
@@ -321,16 +248,12 @@ async fn create_locator(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiR
     if let Some(filters) = props.array("filters")? {
         let mut names = Vec::new();
         for f in filters {
-            let f = f.as_str().ok_or_else(|| {
-                ApiError::invalid_parameter(
-                    "'properties.filters' must be an array of filter names.",
-                )
-            })?;
+            let f = f
+                .as_str()
+                .ok_or_else(|| ApiError::invalid_parameter("'properties.filters' must be an array of filter names."))?;
             let (fk, aid) = (f.to_ascii_lowercase(), asset.id.clone());
-            let found = db(st, move |d| {
-                Ok(d.filter(None, &fk)?.is_some() || d.filter(Some(&aid), &fk)?.is_some())
-            })
-            .await?;
+            let found =
+                db(st, move |d| Ok(d.filter(None, &fk)?.is_some() || d.filter(Some(&aid), &fk)?.is_some())).await?;
             if !found {
                 return Err(ApiError::invalid_parameter(format!(
                     "Filter '{f}' is neither an account filter nor a filter of asset '{}'.",
@@ -360,10 +283,7 @@ async fn list_paths(st: &Shared, name: &str) -> ApiResult<Response> {
     let loc = get_locator(st, name).await?;
     let asset = assets::get(st, &loc.asset_name).await?;
     let (_, p) = policy_protocols(st, &loc.policy_name).await?;
-    let base = asset
-        .manifest_name
-        .as_ref()
-        .map(|m| format!("/{}/{m}.ism/manifest", loc.locator_id));
+    let base = asset.manifest_name.as_ref().map(|m| format!("/{}/{m}.ism/manifest", loc.locator_id));
     let paths = |fmt: &str| -> Value {
         match &base {
             Some(b) => json!([format!("{b}(format={fmt})")]),
@@ -372,31 +292,26 @@ async fn list_paths(st: &Shared, name: &str) -> ApiResult<Response> {
     };
     let mut streaming = Vec::new();
     if p.hls {
-        streaming.push(json!({"streamingProtocol": "Hls", "encryptionScheme": "NoEncryption", "paths": paths("m3u8-cmaf")}));
+        streaming
+            .push(json!({"streamingProtocol": "Hls", "encryptionScheme": "NoEncryption", "paths": paths("m3u8-cmaf")}));
     }
     if p.dash {
-        streaming.push(json!({"streamingProtocol": "Dash", "encryptionScheme": "NoEncryption", "paths": paths("mpd-time-cmaf")}));
+        streaming.push(
+            json!({"streamingProtocol": "Dash", "encryptionScheme": "NoEncryption", "paths": paths("mpd-time-cmaf")}),
+        );
     }
-    Ok(ok_json(
-        json!({"streamingPaths": streaming, "downloadPaths": []}),
-    ))
+    Ok(ok_json(json!({"streamingPaths": streaming, "downloadPaths": []})))
 }
 
 async fn create_policy(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Response> {
     let name = ResourceName::parse(name).map_err(|e| ApiError::invalid_name(e.0))?;
     if predefined(name.as_str()).is_some() || name.key().starts_with("predefined_") {
-        return Err(ApiError::conflict(format!(
-            "'{name}' is reserved for predefined streaming policies."
-        )));
+        return Err(ApiError::conflict(format!("'{name}' is reserved for predefined streaming policies.")));
     }
     let v = body::parse_object(body)?;
     let root = Obj::root(&v, "")?;
     let props = root.obj("properties")?;
-    for k in [
-        "envelopeEncryption",
-        "commonEncryptionCenc",
-        "commonEncryptionCbcs",
-    ] {
+    for k in ["envelopeEncryption", "commonEncryptionCenc", "commonEncryptionCbcs"] {
         if props.raw(k).is_some() {
             return Err(ApiError::not_supported(format!(
                 "'properties.{k}': content protection is not supported by this appliance; only noEncryption policies can be created."
@@ -406,29 +321,18 @@ async fn create_policy(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiRe
     let ne = props.obj("noEncryption")?;
     let ep = ne.obj("enabledProtocols")?;
     if !ep.present() {
-        return Err(ApiError::invalid_parameter(
-            "'properties.noEncryption.enabledProtocols' is required.",
-        ));
+        return Err(ApiError::invalid_parameter("'properties.noEncryption.enabledProtocols' is required."));
     }
     let mut prot = json!({});
     for k in ["download", "dash", "hls", "smoothStreaming"] {
-        prot[k] = json!(
-            ep.bool(k)?
-                .ok_or_else(|| ApiError::invalid_parameter(format!(
-                    "'{}' is required.",
-                    ep.path_of(k)
-                )))?
-        );
+        prot[k] =
+            json!(ep.bool(k)?.ok_or_else(|| ApiError::invalid_parameter(format!("'{}' is required.", ep.path_of(k))))?);
     }
     let mut doc = json!({"noEncryption": {"enabledProtocols": prot}});
     if let Some(d) = props.str("defaultContentKeyPolicyName")? {
         doc["defaultContentKeyPolicyName"] = json!(d);
     }
-    let row = DocRow {
-        name: name.as_str().to_owned(),
-        properties: doc,
-        created: Timestamp::now(),
-    };
+    let row = DocRow { name: name.as_str().to_owned(), properties: doc, created: Timestamp::now() };
     let r2 = row.clone();
     db(st, move |d| d.policy_insert(&r2)).await?;
     Ok(json_status(StatusCode::CREATED, policy_json(ctx, &row)))

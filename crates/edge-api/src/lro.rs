@@ -32,15 +32,11 @@ pub fn urls(op: &OperationRow) -> OpUrls {
         OperationKind::LiveEvent => ("liveEventOperations", format!("liveEvents/{}", op.resource)),
         OperationKind::LiveOutput => {
             let (ev, out) = op.resource.split_once('/').unwrap_or((&op.resource, ""));
-            (
-                "liveOutputOperations",
-                format!("liveEvents/{ev}/liveOutputs/{out}"),
-            )
+            ("liveOutputOperations", format!("liveEvents/{ev}/liveOutputs/{out}"))
         }
-        OperationKind::StreamingEndpoint => (
-            "streamingEndpointOperations",
-            format!("streamingEndpoints/{}", op.resource),
-        ),
+        OperationKind::StreamingEndpoint => {
+            ("streamingEndpointOperations", format!("streamingEndpoints/{}", op.resource))
+        }
     };
     OpUrls {
         status: format!("{collection}/{}", op.id),
@@ -78,21 +74,12 @@ where
             Ok(()) => (OperationStatus::Succeeded, None),
             Err(e) => {
                 tracing::warn!(op = %op_id, code = e.code, message = %e.message, "operation failed");
-                (
-                    OperationStatus::Failed,
-                    Some((e.code.to_owned(), e.message.clone())),
-                )
+                (OperationStatus::Failed, Some((e.code.to_owned(), e.message.clone())))
             }
         };
         let id = op_id.clone();
-        if let Err(e) = db(&st, move |d| {
-            d.operation_finish(
-                &id,
-                status,
-                err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-            )
-        })
-        .await
+        if let Err(e) =
+            db(&st, move |d| d.operation_finish(&id, status, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())))).await
         {
             tracing::error!(op = %op_id, "could not record the outcome of an operation: {}", e.message);
         }
@@ -106,28 +93,24 @@ pub async fn status(st: &Shared, kind: OperationKind, id: &str) -> ApiResult<Res
     if let (Some(code), Some(msg)) = (&op.error_code, &op.error_message) {
         body["error"] = json!({"code": code, "message": msg});
     }
-    Ok(crate::ok_json(body))
+    let mut resp = crate::ok_json(body);
+    if op.status == OperationStatus::InProgress {
+        // Pollers wait for the latest Retry-After; without it azure-core falls back to 30 s.
+        resp.headers_mut().insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    Ok(resp)
 }
 
 pub async fn find(st: &Shared, kind: OperationKind, id: &str) -> ApiResult<OperationRow> {
     let key = id.to_ascii_lowercase();
     let op = db(st, move |d| d.operation(&key)).await?;
-    op.filter(|o| o.kind == kind).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Operation '{id}' was not found (operations are kept for a day)."
-        ))
-    })
+    op.filter(|o| o.kind == kind)
+        .ok_or_else(|| ApiError::not_found(format!("Operation '{id}' was not found (operations are kept for a day).")))
 }
 
 /// `GET …/operationLocations/{id}`: 202 while in flight; when done, the resource as it is now
 /// (`current`: None once it is deleted, answered 204), or the operation's error.
-pub async fn location<Fut>(
-    st: &Shared,
-    ctx: &Ctx,
-    kind: OperationKind,
-    id: &str,
-    current: Fut,
-) -> ApiResult<Response>
+pub async fn location<Fut>(st: &Shared, ctx: &Ctx, kind: OperationKind, id: &str, current: Fut) -> ApiResult<Response>
 where
     Fut: Future<Output = ApiResult<Option<Value>>>,
 {
@@ -136,16 +119,14 @@ where
         OperationStatus::InProgress => Ok(accepted(ctx, &op, StatusCode::ACCEPTED, None)),
         OperationStatus::Failed => {
             let code = op.error_code.as_deref().unwrap_or("OperationFailed");
-            let message = op
-                .error_message
-                .clone()
-                .unwrap_or_else(|| "The operation failed.".into());
+            let message = op.error_message.clone().unwrap_or_else(|| "The operation failed.".into());
             let status = ApiError::status_for_code(code);
             Ok(crate::error::envelope(status, code, &message))
         }
         OperationStatus::Succeeded => match current.await? {
             Some(v) => Ok(crate::ok_json(v)),
-            None => Ok(StatusCode::NO_CONTENT.into_response()),
+            // Deleted: the operation succeeded and there is no resource left to show.
+            None => Ok(crate::ok_json(json!({}))),
         },
     }
 }
@@ -156,30 +137,11 @@ mod tests {
 
     #[test]
     fn urls_follow_the_ams_shapes() {
-        let op = OperationRow::new(
-            OperationKind::LiveOutput,
-            "le:e".into(),
-            "Ev/out1".into(),
-            "create",
-        );
+        let op = OperationRow::new(OperationKind::LiveOutput, "le:e".into(), "Ev/out1".into(), "create");
         let u = urls(&op);
         assert_eq!(u.status, format!("liveOutputOperations/{}", op.id));
-        assert_eq!(
-            u.location,
-            format!(
-                "liveEvents/Ev/liveOutputs/out1/operationLocations/{}",
-                op.id
-            )
-        );
-        let op = OperationRow::new(
-            OperationKind::LiveEvent,
-            "le:e".into(),
-            "Ev".into(),
-            "start",
-        );
-        assert_eq!(
-            urls(&op).location,
-            format!("liveEvents/Ev/operationLocations/{}", op.id)
-        );
+        assert_eq!(u.location, format!("liveEvents/Ev/liveOutputs/out1/operationLocations/{}", op.id));
+        let op = OperationRow::new(OperationKind::LiveEvent, "le:e".into(), "Ev".into(), "start");
+        assert_eq!(urls(&op).location, format!("liveEvents/Ev/operationLocations/{}", op.id));
     }
 }

@@ -62,11 +62,8 @@ fn lit(seg: &str, expected: &str) -> bool {
 
 pub fn parse(path: &str) -> Result<ArmPath, PathError> {
     let trimmed = path.trim_end_matches('/');
-    let segs: Vec<String> = trimmed
-        .split('/')
-        .skip(1)
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
+    let segs: Vec<String> =
+        trimmed.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     if s.len() < 8
         || !lit(s[0], "subscriptions")
@@ -89,19 +86,13 @@ pub fn parse(path: &str) -> Result<ArmPath, PathError> {
         }
         [c, n, lo] if lit(c, "liveEvents") && lit(lo, "liveOutputs") => Route::LiveOutputs(o(n)),
         [c, n, a] if lit(c, "liveEvents") => Route::LiveEventAction(o(n), o(a)),
-        [c, n, lo, m] if lit(c, "liveEvents") && lit(lo, "liveOutputs") => {
-            Route::LiveOutput(o(n), o(m))
-        }
-        [c, n, lo, m, ol, id]
-            if lit(c, "liveEvents") && lit(lo, "liveOutputs") && lit(ol, "operationLocations") =>
-        {
+        [c, n, lo, m] if lit(c, "liveEvents") && lit(lo, "liveOutputs") => Route::LiveOutput(o(n), o(m)),
+        [c, n, lo, m, ol, id] if lit(c, "liveEvents") && lit(lo, "liveOutputs") && lit(ol, "operationLocations") => {
             Route::LiveOutputOperationLocation(o(n), o(m), o(id))
         }
         [c, id] if lit(c, "liveEventOperations") => Route::LiveEventOperation(o(id)),
         [c, id] if lit(c, "liveOutputOperations") => Route::LiveOutputOperation(o(id)),
-        [c, id] if lit(c, "streamingEndpointOperations") => {
-            Route::StreamingEndpointOperation(o(id))
-        }
+        [c, id] if lit(c, "streamingEndpointOperations") => Route::StreamingEndpointOperation(o(id)),
         [c] if lit(c, "streamingEndpoints") => Route::StreamingEndpoints,
         [c, n] if lit(c, "streamingEndpoints") => Route::StreamingEndpoint(o(n)),
         [c, n, ol, id] if lit(c, "streamingEndpoints") && lit(ol, "operationLocations") => {
@@ -112,9 +103,7 @@ pub fn parse(path: &str) -> Result<ArmPath, PathError> {
         [c, n] if lit(c, "assets") => Route::Asset(o(n)),
         [c, n, f] if lit(c, "assets") && lit(f, "assetFilters") => Route::AssetFilters(o(n)),
         [c, n, a] if lit(c, "assets") => Route::AssetAction(o(n), o(a)),
-        [c, n, f, m] if lit(c, "assets") && lit(f, "assetFilters") => {
-            Route::AssetFilter(o(n), o(m))
-        }
+        [c, n, f, m] if lit(c, "assets") && lit(f, "assetFilters") => Route::AssetFilter(o(n), o(m)),
         [c] if lit(c, "streamingLocators") => Route::StreamingLocators,
         [c, n] if lit(c, "streamingLocators") => Route::StreamingLocator(o(n)),
         [c, n, a] if lit(c, "streamingLocators") => Route::StreamingLocatorAction(o(n), o(a)),
@@ -127,12 +116,7 @@ pub fn parse(path: &str) -> Result<ArmPath, PathError> {
         [c, n, a] if lit(c, "contentKeyPolicies") => Route::ContentKeyPolicyAction(o(n), o(a)),
         _ => return Err(unknown()),
     };
-    Ok(ArmPath {
-        subscription: o(s[1]),
-        resource_group: o(s[3]),
-        account: o(s[7]),
-        route,
-    })
+    Ok(ArmPath { subscription: o(s[1]), resource_group: o(s[3]), account: o(s[7]), route })
 }
 
 #[cfg(test)]
@@ -148,7 +132,10 @@ mod tests {
             assert_eq!(p.route, Route::LiveEvent("ev1".into()));
             assert_eq!(p.account, "acct");
         }
-        let p = parse("/SUBSCRIPTIONS/s/resourcegroups/rg/PROVIDERS/microsoft.media/mediaservices/a/liveevents/E/LIVEOUTPUTS/o").unwrap();
+        let p = parse(
+            "/SUBSCRIPTIONS/s/resourcegroups/rg/PROVIDERS/microsoft.media/mediaservices/a/liveevents/E/LIVEOUTPUTS/o",
+        )
+        .unwrap();
         assert_eq!(p.route, Route::LiveOutput("E".into(), "o".into()));
     }
 
@@ -160,53 +147,30 @@ mod tests {
             Route::LiveEventAction("e".into(), "start".into())
         );
         assert_eq!(
-            parse(&format!("{base}/liveevents/e/operationlocations/123"))
-                .unwrap()
-                .route,
+            parse(&format!("{base}/liveevents/e/operationlocations/123")).unwrap().route,
             Route::LiveEventOperationLocation("e".into(), "123".into())
         );
         assert_eq!(
-            parse(&format!("{base}/liveeventoperations/1"))
-                .unwrap()
-                .route,
+            parse(&format!("{base}/liveeventoperations/1")).unwrap().route,
             Route::LiveEventOperation("1".into())
         );
         assert_eq!(
-            parse(&format!("{base}/streamingLocators/l/LISTPATHS"))
-                .unwrap()
-                .route,
+            parse(&format!("{base}/streamingLocators/l/LISTPATHS")).unwrap().route,
             Route::StreamingLocatorAction("l".into(), "LISTPATHS".into())
         );
+        assert_eq!(parse(&format!("{base}/assets/a%20b")).unwrap().route, Route::Asset("a b".into()));
         assert_eq!(
-            parse(&format!("{base}/assets/a%20b")).unwrap().route,
-            Route::Asset("a b".into())
-        );
-        assert_eq!(
-            parse(&format!("{base}/assets/x/assetFilters/f"))
-                .unwrap()
-                .route,
+            parse(&format!("{base}/assets/x/assetFilters/f")).unwrap().route,
             Route::AssetFilter("x".into(), "f".into())
         );
-        assert_eq!(
-            parse(&format!("{base}/liveEvents/")).unwrap().route,
-            Route::LiveEvents
-        );
+        assert_eq!(parse(&format!("{base}/liveEvents/")).unwrap().route, Route::LiveEvents);
     }
 
     #[test]
     fn refusals() {
         assert_eq!(parse("/auth/token"), Err(PathError::NotArm));
-        assert_eq!(
-            parse(&format!("{P}/other/a/liveEvents")),
-            Err(PathError::NotArm)
-        );
-        assert!(matches!(
-            parse(&format!("{P}/mediaservices/a/transforms")),
-            Err(PathError::Unknown(_))
-        ));
-        assert!(matches!(
-            parse(&format!("{P}/mediaservices/a/liveEvents/e/x/y/z/w")),
-            Err(PathError::Unknown(_))
-        ));
+        assert_eq!(parse(&format!("{P}/other/a/liveEvents")), Err(PathError::NotArm));
+        assert!(matches!(parse(&format!("{P}/mediaservices/a/transforms")), Err(PathError::Unknown(_))));
+        assert!(matches!(parse(&format!("{P}/mediaservices/a/liveEvents/e/x/y/z/w")), Err(PathError::Unknown(_))));
     }
 }

@@ -8,8 +8,7 @@ use edge_db::{OperationKind, OperationRow};
 use edge_live::LiveSession;
 use edge_model::state::{self, LiveEventAction};
 use edge_model::{
-    LiveEventState, LiveOutputState, OperationStatus, ProvisioningState, StreamingEndpointState,
-    Timestamp,
+    LiveEventState, LiveOutputState, OperationStatus, ProvisioningState, StreamingEndpointState, Timestamp,
 };
 
 use crate::error::ApiResult;
@@ -44,16 +43,12 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
         let key = ev.name.to_ascii_lowercase();
         let action = event_actions.get(&key).copied();
         let target = state::recover(ev.state, action);
-        let remove_outputs = !ops
-            .iter()
-            .any(|o| o.scope == format!("le:{key}") && o.action.ends_with(":keepOutputs"));
+        let remove_outputs = !ops.iter().any(|o| o.scope == format!("le:{key}") && o.action.ends_with(":keepOutputs"));
         match target {
             None => {
                 let k = key.clone();
                 db(st, move |d| d.live_event_delete(&k)).await?;
-                report
-                    .events_resolved
-                    .push(format!("{}: Deleting -> deleted", ev.name));
+                report.events_resolved.push(format!("{}: Deleting -> deleted", ev.name));
                 continue;
             }
             Some(t) if t != ev.state || ev.provisioning != ProvisioningState::Succeeded => {
@@ -68,13 +63,8 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
                     }
                 }
                 let k = key.clone();
-                db(st, move |d| {
-                    d.live_event_set_state(&k, t, ProvisioningState::Succeeded)
-                })
-                .await?;
-                report
-                    .events_resolved
-                    .push(format!("{}: {} -> {}", ev.name, ev.state, t));
+                db(st, move |d| d.live_event_set_state(&k, t, ProvisioningState::Succeeded)).await?;
+                report.events_resolved.push(format!("{}: {} -> {}", ev.name, ev.state, t));
                 if t == LiveEventState::Running {
                     report.events_running.push(ev.name.clone());
                     st.live.start(session(&ev));
@@ -92,27 +82,15 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
         let id = out.id.clone();
         match out.state {
             LiveOutputState::Creating => {
-                db(st, move |d| {
-                    d.live_output_set_state(
-                        &id,
-                        LiveOutputState::Running,
-                        ProvisioningState::Succeeded,
-                    )
-                })
-                .await?
+                db(st, move |d| d.live_output_set_state(&id, LiveOutputState::Running, ProvisioningState::Succeeded))
+                    .await?
             }
             LiveOutputState::Deleting => {
                 db(st, move |d| d.live_output_delete(&id)).await?;
             }
             LiveOutputState::Running if out.provisioning != ProvisioningState::Succeeded => {
-                db(st, move |d| {
-                    d.live_output_set_state(
-                        &id,
-                        LiveOutputState::Running,
-                        ProvisioningState::Succeeded,
-                    )
-                })
-                .await?
+                db(st, move |d| d.live_output_set_state(&id, LiveOutputState::Running, ProvisioningState::Succeeded))
+                    .await?
             }
             LiveOutputState::Running => {}
         }
@@ -121,9 +99,7 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
     for e in db(st, |d| d.endpoints()).await? {
         let key = e.name.to_ascii_lowercase();
         let target = match e.state {
-            StreamingEndpointState::Starting | StreamingEndpointState::Scaling => {
-                Some(StreamingEndpointState::Running)
-            }
+            StreamingEndpointState::Starting | StreamingEndpointState::Scaling => Some(StreamingEndpointState::Running),
             StreamingEndpointState::Stopping => Some(StreamingEndpointState::Stopped),
             StreamingEndpointState::Deleting => None,
             s => Some(s),
@@ -141,10 +117,7 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
 
     for op in ops {
         let id = op.id.clone();
-        db(st, move |d| {
-            d.operation_finish(&id, OperationStatus::Succeeded, None)
-        })
-        .await?;
+        db(st, move |d| d.operation_finish(&id, OperationStatus::Succeeded, None)).await?;
         report.operations_resolved += 1;
     }
     crate::assets::collect_garbage(st).await;

@@ -64,15 +64,9 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("invalid value for --{key}: {why}")]
     Flag { key: &'static str, why: String },
     #[error("{0}")]
@@ -83,64 +77,57 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConfigArgs {
     /// Configuration file [default: /etc/rms-edge/config.toml if it exists]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub http_addr: Option<String>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub https_addr: Option<String>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub rtmp_addr: Option<String>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub rtmps_addr: Option<String>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub srt_addr: Option<String>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     pub rtsp_addr: Option<String>,
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
     pub public_host: Option<String>,
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", global = true)]
     pub subscription_id: Option<String>,
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     pub resource_group: Option<String>,
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     pub account_name: Option<String>,
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", global = true)]
     pub api_key: Option<String>,
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub tls_cert: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub tls_key: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub location: Option<String>,
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", global = true)]
     pub token_lifetime_secs: Option<u64>,
-    #[arg(long, value_name = "FILTER")]
+    #[arg(long, value_name = "FILTER", global = true)]
     pub log_level: Option<String>,
 }
 
 fn addr(key: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.parse().map_err(|_| ConfigError::Flag {
-        key,
-        why: format!("'{v}' is not an address like 0.0.0.0:8080 or [::]:8080"),
-    })
+    v.parse()
+        .map_err(|_| ConfigError::Flag { key, why: format!("'{v}' is not an address like 0.0.0.0:8080 or [::]:8080") })
 }
 
 impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(e),
-        })
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_toml(&text, path)
     }
 
@@ -148,9 +135,7 @@ impl Config {
     pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
         let mut cfg = match &args.config {
             Some(p) => Config::from_file(p)?,
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
-                Config::from_file(Path::new(DEFAULT_CONFIG_PATH))?
-            }
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Config::from_file(Path::new(DEFAULT_CONFIG_PATH))?,
             None => Config::default(),
         };
         cfg.apply(args)?;
@@ -174,15 +159,7 @@ impl Config {
                 if let Some(v) = &a.$field { self.$field = v.clone(); }
             )*};
         }
-        strings!(
-            public_host,
-            subscription_id,
-            resource_group,
-            account_name,
-            api_key,
-            location,
-            log_level
-        );
+        strings!(public_host, subscription_id, resource_group, account_name, api_key, location, log_level);
         if let Some(v) = &a.tls_cert {
             self.tls_cert = Some(v.clone());
         }
@@ -197,9 +174,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(ConfigError::Invalid(
-                "tls-cert and tls-key must be set together".into(),
-            ));
+            return Err(ConfigError::Invalid("tls-cert and tls-key must be set together".into()));
         }
         for (k, v) in [
             ("subscription-id", &self.subscription_id),
@@ -207,15 +182,11 @@ impl Config {
             ("account-name", &self.account_name),
         ] {
             if v.is_empty() || v.contains('/') {
-                return Err(ConfigError::Invalid(format!(
-                    "{k} must be non-empty and contain no '/'"
-                )));
+                return Err(ConfigError::Invalid(format!("{k} must be non-empty and contain no '/'")));
             }
         }
         if self.token_lifetime_secs < 60 {
-            return Err(ConfigError::Invalid(
-                "token-lifetime-secs must be at least 60".into(),
-            ));
+            return Err(ConfigError::Invalid("token-lifetime-secs must be at least 60".into()));
         }
         if self.public_host.contains('/') || self.public_host.contains("://") {
             return Err(ConfigError::Invalid(format!(
@@ -264,10 +235,7 @@ mod tests {
             "token-lifetime-secs",
             "log-level",
         ] {
-            assert!(
-                table.contains_key(key),
-                "{key} missing from the shipped config.toml"
-            );
+            assert!(table.contains_key(key), "{key} missing from the shipped config.toml");
         }
         // Optional keys are documented as comments.
         assert!(text.contains("# tls-cert ="), "tls-cert undocumented");
@@ -276,15 +244,8 @@ mod tests {
 
     #[test]
     fn flags_override_file() {
-        let mut cfg = Config::from_toml(
-            "http-addr = \"127.0.0.1:1\"\naccount-name = \"a\"",
-            Path::new("x"),
-        )
-        .unwrap();
-        let args = ConfigArgs {
-            http_addr: Some("127.0.0.1:2".into()),
-            ..Default::default()
-        };
+        let mut cfg = Config::from_toml("http-addr = \"127.0.0.1:1\"\naccount-name = \"a\"", Path::new("x")).unwrap();
+        let args = ConfigArgs { http_addr: Some("127.0.0.1:2".into()), ..Default::default() };
         cfg.apply(&args).unwrap();
         assert_eq!(cfg.http_addr, "127.0.0.1:2".parse().unwrap());
         assert_eq!(cfg.account_name, "a");
@@ -292,28 +253,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_explained() {
-        let e = Config::from_toml("http-adr = \"x\"", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml("http-adr = \"x\"", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("http-adr"), "{e}");
         let mut cfg = Config::default();
-        let e = cfg
-            .apply(&ConfigArgs {
-                rtmp_addr: Some("1935".into()),
-                ..Default::default()
-            })
-            .unwrap_err()
-            .to_string();
+        let e =
+            cfg.apply(&ConfigArgs { rtmp_addr: Some("1935".into()), ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains("--rtmp-addr"), "{e}");
-        let cfg = Config {
-            tls_cert: Some("a".into()),
-            ..Config::default()
-        };
+        let cfg = Config { tls_cert: Some("a".into()), ..Config::default() };
         assert!(cfg.validate().is_err());
-        let cfg = Config {
-            public_host: "https://x".into(),
-            ..Config::default()
-        };
+        let cfg = Config { public_host: "https://x".into(), ..Config::default() };
         assert!(cfg.validate().is_err());
     }
 }

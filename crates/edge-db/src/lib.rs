@@ -71,11 +71,7 @@ impl Db {
             "INSERT INTO opens (unix_time, software_version) VALUES (?1, ?2)",
             params![now_unix(), software_version],
         )?;
-        let db = Db {
-            writer: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
-            path: path.to_owned(),
-        };
+        let db = Db { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path: path.to_owned() };
         Ok(db)
     }
 
@@ -90,8 +86,7 @@ impl Db {
             None => {
                 let c = Connection::open_with_flags(
                     &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")?;
                 c
@@ -124,27 +119,18 @@ impl Db {
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         self.with_reader(|c| {
-            Ok(
-                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                    .optional()?,
-            )
+            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
 
     /// Returns the stored value, inserting `make()` first if there is none (atomic).
     pub fn meta_get_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
         self.with_tx(|tx| {
-            if let Some(v) = tx
-                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?
-            {
+            if let Some(v) = tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()? {
                 return Ok(v);
             }
             let v = make();
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![key, v],
-            )?;
+            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, v])?;
             Ok(v)
         })
     }
@@ -155,7 +141,13 @@ impl Db {
         self.with_tx(|tx| {
             tx.execute(
                 "INSERT INTO api_keys (id, name, secret_sha256, created, revoked) VALUES (?1,?2,?3,?4,?5)",
-                params![k.id, k.name, k.secret_sha256.as_slice(), k.created.to_string(), k.revoked.map(|t| t.to_string())],
+                params![
+                    k.id,
+                    k.name,
+                    k.secret_sha256.as_slice(),
+                    k.created.to_string(),
+                    k.revoked.map(|t| t.to_string())
+                ],
             )
             .map_err(|e| unique_to_conflict(e, "An API key with this id already exists."))?;
             Ok(())
@@ -176,9 +168,8 @@ impl Db {
 
     pub fn key_list(&self) -> Result<Vec<ApiKeyRow>> {
         self.with_reader(|c| {
-            let mut st = c.prepare(
-                "SELECT id, name, secret_sha256, created, revoked FROM api_keys ORDER BY created",
-            )?;
+            let mut st =
+                c.prepare("SELECT id, name, secret_sha256, created, revoked FROM api_keys ORDER BY created")?;
             let rows = st.query_map([], ApiKeyRow::from_row)?;
             rows.map(|r| r?).collect()
         })
@@ -186,13 +177,7 @@ impl Db {
 
     /// Number of keys that are not revoked.
     pub fn key_count_valid(&self) -> Result<i64> {
-        self.with_reader(|c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM api_keys WHERE revoked IS NULL",
-                [],
-                |r| r.get(0),
-            )?)
-        })
+        self.with_reader(|c| Ok(c.query_row("SELECT count(*) FROM api_keys WHERE revoked IS NULL", [], |r| r.get(0))?))
     }
 
     /// Revokes a key; returns false if no such valid key exists.
@@ -209,35 +194,16 @@ impl Db {
     // ---- live events ------------------------------------------------------------------
 
     pub fn live_events(&self) -> Result<Vec<LiveEventRow>> {
-        self.with_reader(|c| {
-            query_all(
-                c,
-                &format!("{LE_SELECT} ORDER BY created"),
-                [],
-                LiveEventRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_all(c, &format!("{LE_SELECT} ORDER BY created"), [], LiveEventRow::from_row))
     }
 
     pub fn live_event(&self, key: &str) -> Result<Option<LiveEventRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{LE_SELECT} WHERE name_key = ?1"),
-                [key],
-                LiveEventRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{LE_SELECT} WHERE name_key = ?1"), [key], LiveEventRow::from_row))
     }
 
     pub fn live_event_by_token(&self, token: &str) -> Result<Option<LiveEventRow>> {
         self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{LE_SELECT} WHERE access_token = ?1"),
-                [token],
-                LiveEventRow::from_row,
-            )
+            query_one(c, &format!("{LE_SELECT} WHERE access_token = ?1"), [token], LiveEventRow::from_row)
         })
     }
 
@@ -258,10 +224,19 @@ impl Db {
                     access_token, resource_state, provisioning_state, properties, created, last_modified)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
                 params![
-                    ev.id, ev.name, ev.name.to_ascii_lowercase(), ev.location, ev.tags.to_string(),
-                    ev.protocol.as_str(), ev.encoding_type.as_str(), ev.access_token,
-                    ev.state.as_str(), ev.provisioning.as_str(), ev.properties.to_string(),
-                    ev.created.to_string(), ev.last_modified.to_string()
+                    ev.id,
+                    ev.name,
+                    ev.name.to_ascii_lowercase(),
+                    ev.location,
+                    ev.tags.to_string(),
+                    ev.protocol.as_str(),
+                    ev.encoding_type.as_str(),
+                    ev.access_token,
+                    ev.state.as_str(),
+                    ev.provisioning.as_str(),
+                    ev.properties.to_string(),
+                    ev.created.to_string(),
+                    ev.last_modified.to_string()
                 ],
             )
             .map_err(|e| unique_to_conflict(e, &format!("A live event named '{}' already exists.", ev.name)))?;
@@ -278,7 +253,13 @@ impl Db {
             let n = tx.execute(
                 "UPDATE live_events SET location = ?2, tags = ?3, properties = ?4, last_modified = ?5
                  WHERE name_key = ?1",
-                params![ev.name.to_ascii_lowercase(), ev.location, ev.tags.to_string(), ev.properties.to_string(), ev.last_modified.to_string()],
+                params![
+                    ev.name.to_ascii_lowercase(),
+                    ev.location,
+                    ev.tags.to_string(),
+                    ev.properties.to_string(),
+                    ev.last_modified.to_string()
+                ],
             )?;
             if n == 0 {
                 return Err(DbError::NotFound(format!("Live event '{}' was not found.", ev.name)));
@@ -334,9 +315,7 @@ impl Db {
 
     /// Deletes a live event; its live outputs go with it (the assets stay).
     pub fn live_event_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| {
-            Ok(tx.execute("DELETE FROM live_events WHERE name_key = ?1", [key])? == 1)
-        })
+        self.with_tx(|tx| Ok(tx.execute("DELETE FROM live_events WHERE name_key = ?1", [key])? == 1))
     }
 
     // ---- live outputs -----------------------------------------------------------------
@@ -353,14 +332,7 @@ impl Db {
     }
 
     pub fn live_outputs_all(&self) -> Result<Vec<LiveOutputRow>> {
-        self.with_reader(|c| {
-            query_all(
-                c,
-                &format!("{LO_SELECT} ORDER BY o.created"),
-                [],
-                LiveOutputRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_all(c, &format!("{LO_SELECT} ORDER BY o.created"), [], LiveOutputRow::from_row))
     }
 
     pub fn live_output(&self, event_key: &str, key: &str) -> Result<Option<LiveOutputRow>> {
@@ -473,9 +445,7 @@ impl Db {
             let (col, op, val) = match cond {
                 AssetCondition::Name(op, v) => ("name_key", op, v.to_ascii_lowercase()),
                 AssetCondition::Created(op, t) => ("created", op, t.to_string()),
-                AssetCondition::AlternateId(op, v) => {
-                    ("json_extract(properties, '$.alternateId')", op, v.clone())
-                }
+                AssetCondition::AlternateId(op, v) => ("json_extract(properties, '$.alternateId')", op, v.clone()),
                 AssetCondition::AssetId(op, v) => ("id", op, v.to_ascii_lowercase()),
             };
             args.push(val);
@@ -487,40 +457,16 @@ impl Db {
             AssetOrder::CreatedAsc => ("created", "ASC"),
             AssetOrder::CreatedDesc => ("created", "DESC"),
         };
-        sql.push_str(&format!(
-            " ORDER BY {col} {dir}, name_key {dir} LIMIT {} OFFSET {}",
-            q.limit, q.offset
-        ));
-        self.with_reader(|c| {
-            query_all(
-                c,
-                &sql,
-                rusqlite::params_from_iter(args.iter()),
-                AssetRow::from_row,
-            )
-        })
+        sql.push_str(&format!(" ORDER BY {col} {dir}, name_key {dir} LIMIT {} OFFSET {}", q.limit, q.offset));
+        self.with_reader(|c| query_all(c, &sql, rusqlite::params_from_iter(args.iter()), AssetRow::from_row))
     }
 
     pub fn asset(&self, key: &str) -> Result<Option<AssetRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{ASSET_SELECT} WHERE name_key = ?1"),
-                [key],
-                AssetRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{ASSET_SELECT} WHERE name_key = ?1"), [key], AssetRow::from_row))
     }
 
     pub fn asset_by_id(&self, id: &str) -> Result<Option<AssetRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{ASSET_SELECT} WHERE id = ?1"),
-                [id],
-                AssetRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{ASSET_SELECT} WHERE id = ?1"), [id], AssetRow::from_row))
     }
 
     /// Creates or replaces an asset. Returns true if it was created.
@@ -601,7 +547,15 @@ impl Db {
                 "INSERT INTO streaming_policies (name, name_key, properties, created) VALUES (?1,?2,?3,?4)",
                 params![p.name, p.name.to_ascii_lowercase(), p.properties.to_string(), p.created.to_string()],
             )
-            .map_err(|e| unique_to_conflict(e, &format!("A streaming policy named '{}' already exists; streaming policies cannot be updated.", p.name)))?;
+            .map_err(|e| {
+                unique_to_conflict(
+                    e,
+                    &format!(
+                        "A streaming policy named '{}' already exists; streaming policies cannot be updated.",
+                        p.name
+                    ),
+                )
+            })?;
             Ok(())
         })
     }
@@ -609,10 +563,14 @@ impl Db {
     pub fn policy_delete(&self, key: &str) -> Result<bool> {
         self.with_tx(|tx| {
             let used: Option<String> = tx
-                .query_row("SELECT name FROM streaming_locators WHERE lower(policy_name) = ?1 LIMIT 1", [key], |r| r.get(0))
+                .query_row("SELECT name FROM streaming_locators WHERE lower(policy_name) = ?1 LIMIT 1", [key], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(loc) = used {
-                return Err(DbError::Conflict(format!("The streaming policy is used by streaming locator '{loc}'; delete the locator first.")));
+                return Err(DbError::Conflict(format!(
+                    "The streaming policy is used by streaming locator '{loc}'; delete the locator first."
+                )));
             }
             Ok(tx.execute("DELETE FROM streaming_policies WHERE name_key = ?1", [key])? == 1)
         })
@@ -643,24 +601,12 @@ impl Db {
     }
 
     pub fn locator(&self, key: &str) -> Result<Option<LocatorRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{LOC_SELECT} WHERE l.name_key = ?1"),
-                [key],
-                LocatorRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{LOC_SELECT} WHERE l.name_key = ?1"), [key], LocatorRow::from_row))
     }
 
     pub fn locator_by_id(&self, locator_id: &str) -> Result<Option<LocatorRow>> {
         self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{LOC_SELECT} WHERE l.locator_id = ?1"),
-                [locator_id],
-                LocatorRow::from_row,
-            )
+            query_one(c, &format!("{LOC_SELECT} WHERE l.locator_id = ?1"), [locator_id], LocatorRow::from_row)
         })
     }
 
@@ -689,33 +635,17 @@ impl Db {
     }
 
     pub fn locator_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| {
-            Ok(tx.execute("DELETE FROM streaming_locators WHERE name_key = ?1", [key])? == 1)
-        })
+        self.with_tx(|tx| Ok(tx.execute("DELETE FROM streaming_locators WHERE name_key = ?1", [key])? == 1))
     }
 
     // ---- streaming endpoints ----------------------------------------------------------
 
     pub fn endpoints(&self) -> Result<Vec<EndpointRow>> {
-        self.with_reader(|c| {
-            query_all(
-                c,
-                &format!("{SE_SELECT} ORDER BY created"),
-                [],
-                EndpointRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_all(c, &format!("{SE_SELECT} ORDER BY created"), [], EndpointRow::from_row))
     }
 
     pub fn endpoint(&self, key: &str) -> Result<Option<EndpointRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{SE_SELECT} WHERE name_key = ?1"),
-                [key],
-                EndpointRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{SE_SELECT} WHERE name_key = ?1"), [key], EndpointRow::from_row))
     }
 
     /// Inserts the endpoint if no endpoint of that name exists (used to seed `default`).
@@ -791,9 +721,7 @@ impl Db {
     }
 
     pub fn endpoint_delete(&self, key: &str) -> Result<bool> {
-        self.with_tx(|tx| {
-            Ok(tx.execute("DELETE FROM streaming_endpoints WHERE name_key = ?1", [key])? == 1)
-        })
+        self.with_tx(|tx| Ok(tx.execute("DELETE FROM streaming_endpoints WHERE name_key = ?1", [key])? == 1))
     }
 
     // ---- filters ----------------------------------------------------------------------
@@ -830,21 +758,17 @@ impl Db {
 
     pub fn filter_delete(&self, asset_id: Option<&str>, key: &str) -> Result<bool> {
         self.with_tx(|tx| {
-            Ok(tx.execute("DELETE FROM filters WHERE coalesce(asset_id,'') = coalesce(?1,'') AND name_key = ?2", params![asset_id, key])? == 1)
+            Ok(tx.execute(
+                "DELETE FROM filters WHERE coalesce(asset_id,'') = coalesce(?1,'') AND name_key = ?2",
+                params![asset_id, key],
+            )? == 1)
         })
     }
 
     // ---- operations -------------------------------------------------------------------
 
     pub fn operation(&self, id: &str) -> Result<Option<OperationRow>> {
-        self.with_reader(|c| {
-            query_one(
-                c,
-                &format!("{OP_SELECT} WHERE id = ?1"),
-                [id],
-                OperationRow::from_row,
-            )
-        })
+        self.with_reader(|c| query_one(c, &format!("{OP_SELECT} WHERE id = ?1"), [id], OperationRow::from_row))
     }
 
     pub fn operations_in_flight(&self) -> Result<Vec<OperationRow>> {
@@ -894,12 +818,7 @@ impl Db {
 
     // ---- stream events ----------------------------------------------------------------
 
-    pub fn stream_event_append(
-        &self,
-        live_event_id: &str,
-        e: &StreamEventRow,
-        keep: i64,
-    ) -> Result<()> {
+    pub fn stream_event_append(&self, live_event_id: &str, e: &StreamEventRow, keep: i64) -> Result<()> {
         self.with_tx(|tx| {
             tx.execute(
                 "INSERT INTO stream_events (live_event_id, event_time, event_type, event_level, data) VALUES (?1,?2,?3,?4,?5)",
@@ -929,17 +848,12 @@ impl Db {
 }
 
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn unique_to_conflict(e: rusqlite::Error, msg: &str) -> DbError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             DbError::Conflict(msg.to_owned())
         }
         _ => DbError::Sqlite(e),

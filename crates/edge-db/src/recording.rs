@@ -54,9 +54,8 @@ pub struct AssetLiveInfo {
 }
 
 fn ts(s: String) -> rusqlite::Result<Timestamp> {
-    Timestamp::parse(&s).ok_or_else(|| {
-        rusqlite::Error::InvalidColumnType(0, "timestamp".into(), rusqlite::types::Type::Text)
-    })
+    Timestamp::parse(&s)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "timestamp".into(), rusqlite::types::Type::Text))
 }
 
 impl Db {
@@ -222,11 +221,7 @@ impl Db {
     }
 
     pub fn garbage(&self) -> Result<Vec<String>> {
-        self.with_reader(|c| {
-            query_all(c, "SELECT path FROM garbage ORDER BY created", [], |r| {
-                Ok(Ok(r.get(0)?))
-            })
-        })
+        self.with_reader(|c| query_all(c, "SELECT path FROM garbage ORDER BY created", [], |r| Ok(Ok(r.get(0)?))))
     }
 
     pub fn garbage_done(&self, path: &str) -> Result<()> {

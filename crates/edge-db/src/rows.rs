@@ -2,8 +2,8 @@
 //! SQLite's, the inner one a row that violates the schema's contract (reported, never panicked).
 
 use edge_model::{
-    EncodingType, LiveEventState, LiveOutputState, OperationStatus, ProvisioningState,
-    StreamingEndpointState, StreamingProtocol, Timestamp,
+    EncodingType, LiveEventState, LiveOutputState, OperationStatus, ProvisioningState, StreamingEndpointState,
+    StreamingProtocol, Timestamp,
 };
 use rusqlite::Row;
 use serde_json::Value;
@@ -42,9 +42,7 @@ impl ApiKeyRow {
             Ok(ApiKeyRow {
                 id,
                 name,
-                secret_sha256: hash
-                    .try_into()
-                    .map_err(|_| DbError::Corrupt("hash length".into()))?,
+                secret_sha256: hash.try_into().map_err(|_| DbError::Corrupt("hash length".into()))?,
                 created: ts(created)?,
                 revoked: revoked.map(ts).transpose()?,
             })
@@ -73,20 +71,7 @@ pub struct LiveEventRow {
 
 impl LiveEventRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let cols: (
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = (
+        let cols: (String, String, String, String, String, String, String, String, String, String, String, String) = (
             r.get(0)?,
             r.get(1)?,
             r.get(2)?,
@@ -138,19 +123,7 @@ pub struct LiveOutputRow {
 
 impl LiveOutputRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = (
+        let c: (String, String, String, String, String, i64, String, String, String, String, String) = (
             r.get(0)?,
             r.get(1)?,
             r.get(2)?,
@@ -181,7 +154,8 @@ impl LiveOutputRow {
     }
 }
 
-pub(crate) const ASSET_SELECT: &str = "SELECT id, name, container, storage_account, manifest_name, properties, created, last_modified FROM assets";
+pub(crate) const ASSET_SELECT: &str =
+    "SELECT id, name, container, storage_account, manifest_name, properties, created, last_modified FROM assets";
 
 #[derive(Debug, Clone)]
 pub struct AssetRow {
@@ -197,25 +171,8 @@ pub struct AssetRow {
 
 impl AssetRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-        ) = (
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-        );
+        let c: (String, String, String, String, Option<String>, String, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
         Ok((|| {
             Ok(AssetRow {
                 id: c.0,
@@ -292,13 +249,7 @@ pub struct DocRow {
 impl DocRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
         let c: (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        Ok((|| {
-            Ok(DocRow {
-                name: c.0,
-                properties: json(c.1)?,
-                created: ts(c.2)?,
-            })
-        })())
+        Ok((|| Ok(DocRow { name: c.0, properties: json(c.1)?, created: ts(c.2)? }))())
     }
 }
 
@@ -316,14 +267,8 @@ pub struct LocatorRow {
 
 impl LocatorRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (String, String, String, String, String, String) = (
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        );
+        let c: (String, String, String, String, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
         Ok((|| {
             Ok(LocatorRow {
                 name: c.0,
@@ -353,25 +298,8 @@ pub struct EndpointRow {
 
 impl EndpointRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
-        let c: (
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = (
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-        );
+        let c: (String, String, String, String, String, String, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
         Ok((|| {
             Ok(EndpointRow {
                 name: c.0,
@@ -412,7 +340,8 @@ impl OperationKind {
     }
 }
 
-pub(crate) const OP_SELECT: &str = "SELECT id, kind, scope, resource, action, status, error_code, error_message, created, finished FROM operations";
+pub(crate) const OP_SELECT: &str =
+    "SELECT id, kind, scope, resource, action, status, error_code, error_message, created, finished FROM operations";
 
 #[derive(Debug, Clone)]
 pub struct OperationRow {
@@ -499,13 +428,6 @@ pub struct StreamEventRow {
 impl StreamEventRow {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Self>> {
         let c: (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        Ok((|| {
-            Ok(StreamEventRow {
-                time: ts(c.0)?,
-                event_type: c.1,
-                level: c.2,
-                data: json(c.3)?,
-            })
-        })())
+        Ok((|| Ok(StreamEventRow { time: ts(c.0)?, event_type: c.1, level: c.2, data: json(c.3)? }))())
     }
 }

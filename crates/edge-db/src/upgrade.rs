@@ -9,28 +9,22 @@ use crate::{DbError, Result, SCHEMA_VERSION, now_unix};
 const CURRENT: &str = include_str!("schema.sql");
 
 /// `(from, to, sql)`: the upgrade steps, in order.
-const STEPS: &[(i64, i64, &str)] = &[
-    (1, 2, include_str!("upgrade/v1_to_v2.sql")),
-    (2, 3, include_str!("upgrade/v2_to_v3.sql")),
-];
+const STEPS: &[(i64, i64, &str)] =
+    &[(1, 2, include_str!("upgrade/v1_to_v2.sql")), (2, 3, include_str!("upgrade/v2_to_v3.sql"))];
 
 /// The frozen first schema, kept to test upgrades from real old databases.
 #[cfg(test)]
 pub(crate) const V1: &str = include_str!("upgrade/v1.sql");
 
 pub(crate) fn current_version(conn: &Connection) -> Result<Option<i64>> {
-    let has_table: bool = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'version'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? > 0;
+    let has_table: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'version'", [], |r| {
+            r.get::<_, i64>(0)
+        })? > 0;
     if !has_table {
         return Ok(None);
     }
-    Ok(conn
-        .query_row("SELECT max(id) FROM version", [], |r| r.get(0))
-        .optional()?
-        .flatten())
+    Ok(conn.query_row("SELECT max(id) FROM version", [], |r| r.get(0)).optional()?.flatten())
 }
 
 pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
@@ -66,9 +60,7 @@ pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
                 v = to;
             }
             if v != SCHEMA_VERSION {
-                return Err(DbError::Incompatible(format!(
-                    "no upgrade path from schema version {v}"
-                )));
+                return Err(DbError::Incompatible(format!("no upgrade path from schema version {v}")));
             }
         }
     }
@@ -152,10 +144,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("db");
         drop(crate::Db::open(&p, "t").unwrap());
-        Connection::open(&p)
-            .unwrap()
-            .execute("INSERT INTO version VALUES (99, 0, 'future')", [])
-            .unwrap();
+        Connection::open(&p).unwrap().execute("INSERT INTO version VALUES (99, 0, 'future')", []).unwrap();
         match crate::Db::open(&p, "t") {
             Err(DbError::Incompatible(m)) => assert!(m.contains("newer"), "{m}"),
             Err(e) => panic!("unexpected error {e}"),

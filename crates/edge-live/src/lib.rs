@@ -30,6 +30,38 @@ pub struct IngestStatus {
     pub health: &'static str,
     pub descriptions: Vec<String>,
     pub last_updated: Timestamp,
+    pub ingestion: Ingestion,
+    pub tracks: Vec<TrackStatus>,
+}
+
+/// The current (or last) ingest session of an event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ingestion {
+    pub stream_name: String,
+    pub begin: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    /// AMS result code, e.g. `MPE_CLIENT_TERMINATED_SESSION`; empty while ingesting.
+    pub end_reason: String,
+    pub interruptions: Vec<Interruption>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interruption {
+    pub begin: Timestamp,
+    pub end: Option<Timestamp>,
+    pub reason: String,
+}
+
+/// Per-track ingest numbers (AMS `LiveEventTrackStatus`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackStatus {
+    pub track_id: String,
+    pub expected_bitrate: u64,
+    pub incoming_bitrate: Option<u64>,
+    /// Drift of media time against arrival time, e.g. "0 ms"; "n/a" without data.
+    pub ingest_drift: String,
+    pub requests_received: Option<u64>,
+    pub requests_succeeded: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +69,7 @@ struct Entry {
     session: LiveSession,
     /// Set by the ingest adapter while an encoder is connected.
     publisher: Option<String>,
+    ingestion: Ingestion,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -55,49 +88,50 @@ impl LiveRegistry {
     /// Registers a Running event: from now on its stream key is accepted at ingest.
     pub fn start(&self, session: LiveSession) {
         let mut m = self.inner.write().expect("registry poisoned");
-        m.insert(
-            session.event_id.clone(),
-            Entry {
-                session,
-                publisher: None,
-            },
-        );
+        m.insert(session.event_id.clone(), Entry { session, publisher: None, ingestion: Ingestion::default() });
     }
 
     /// Unregisters an event; returns whether it was registered.
     pub fn stop(&self, event_id: &str) -> bool {
-        self.inner
-            .write()
-            .expect("registry poisoned")
-            .remove(event_id)
-            .is_some()
+        self.inner.write().expect("registry poisoned").remove(event_id).is_some()
     }
 
     pub fn is_running(&self, event_id: &str) -> bool {
-        self.inner
-            .read()
-            .expect("registry poisoned")
-            .contains_key(event_id)
+        self.inner.read().expect("registry poisoned").contains_key(event_id)
     }
 
     /// The Running event whose stream key this is, if any.
     pub fn by_token(&self, token: &str) -> Option<LiveSession> {
         let m = self.inner.read().expect("registry poisoned");
-        m.values()
-            .find(|e| e.session.access_token == token)
-            .map(|e| e.session.clone())
+        m.values().find(|e| e.session.access_token == token).map(|e| e.session.clone())
     }
 
-    /// Records that an encoder connected (`Some(remote)`) or left (`None`).
+    /// Records that an encoder connected (`Some(name)`) or left (`None`).
     pub fn set_publisher(&self, event_id: &str, publisher: Option<String>) {
-        if let Some(e) = self
-            .inner
-            .write()
-            .expect("registry poisoned")
-            .get_mut(event_id)
-        {
-            e.publisher = publisher;
+        let mut m = self.inner.write().expect("registry poisoned");
+        let Some(e) = m.get_mut(event_id) else { return };
+        let now = Timestamp::now();
+        match &publisher {
+            Some(p) => {
+                if let Some(last) = e.ingestion.interruptions.last_mut().filter(|i| i.end.is_none()) {
+                    last.end = Some(now);
+                }
+                if e.ingestion.begin.is_none() {
+                    e.ingestion.begin = Some(now);
+                }
+                e.ingestion.stream_name = p.clone();
+                e.ingestion.end = None;
+                e.ingestion.end_reason.clear();
+            }
+            None if e.publisher.is_some() => {
+                let reason = "MPE_CLIENT_TERMINATED_SESSION".to_owned();
+                e.ingestion.end = Some(now);
+                e.ingestion.end_reason = reason.clone();
+                e.ingestion.interruptions.push(Interruption { begin: now, end: None, reason });
+            }
+            None => {}
         }
+        e.publisher = publisher;
     }
 
     pub fn running_count(&self) -> usize {
@@ -107,36 +141,36 @@ impl LiveRegistry {
     pub fn status(&self, event_id: &str) -> IngestStatus {
         let m = self.inner.read().expect("registry poisoned");
         let now = Timestamp::now();
-        match m.get(event_id) {
-            None => IngestStatus {
+        let Some(e) = m.get(event_id) else {
+            return IngestStatus {
                 state: "Stopped",
                 health: "",
                 descriptions: vec!["The live event is not running.".into(), NO_MANIFEST.into()],
                 last_updated: now,
-            },
-            Some(Entry {
-                publisher: None,
-                session,
-            }) => IngestStatus {
-                state: "Running",
-                health: "Poor",
-                descriptions: vec![
+                ingestion: Ingestion::default(),
+                tracks: Vec::new(),
+            };
+        };
+        let (health, descriptions) = match &e.publisher {
+            None => (
+                "Poor",
+                vec![
                     format!(
                         "Waiting for the encoder: no {} input has connected since {}.",
-                        session.protocol, session.started
+                        e.session.protocol, e.session.started
                     ),
                     NO_MANIFEST.into(),
                 ],
-                last_updated: now,
-            },
-            Some(Entry {
-                publisher: Some(p), ..
-            }) => IngestStatus {
-                state: "Running",
-                health: "Good",
-                descriptions: vec![format!("Receiving from {p}.")],
-                last_updated: now,
-            },
+            ),
+            Some(p) => ("Good", vec![format!("Receiving from {p}.")]),
+        };
+        IngestStatus {
+            state: "Running",
+            health,
+            descriptions,
+            last_updated: now,
+            ingestion: e.ingestion.clone(),
+            tracks: Vec::new(),
         }
     }
 }

@@ -129,16 +129,7 @@ pub type MediaReceiver = tokio::sync::mpsc::Receiver<MediaEvent>;
 pub fn queue(capacity: usize) -> (MediaSender, MediaReceiver, Arc<QueueStats>) {
     let (tx, rx) = tokio::sync::mpsc::channel(capacity);
     let stats = Arc::new(QueueStats::default());
-    (
-        MediaSender {
-            tx,
-            stats: stats.clone(),
-            skip_video_until_key: false,
-            video_tracks: Vec::new(),
-        },
-        rx,
-        stats,
-    )
+    (MediaSender { tx, stats: stats.clone(), skip_video_until_key: false, video_tracks: Vec::new() }, rx, stats)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,11 +170,7 @@ impl MediaSender {
     /// Sends a control event, waiting for room (these are rare and must not be lost).
     pub async fn send_control(&mut self, ev: MediaEvent) -> SendOutcome {
         if let MediaEvent::Tracks(tracks) = &ev {
-            self.video_tracks = tracks
-                .iter()
-                .filter(|t| t.kind() == TrackKind::Video)
-                .map(|t| t.id)
-                .collect();
+            self.video_tracks = tracks.iter().filter(|t| t.kind() == TrackKind::Video).map(|t| t.id).collect();
             // A new track set starts at a keyframe for the decoder's sake.
             self.skip_video_until_key = true;
         }
@@ -195,6 +182,22 @@ impl MediaSender {
 
     pub fn stats(&self) -> Arc<QueueStats> {
         self.stats.clone()
+    }
+
+    /// Another sender into the same queue (e.g. for the next publisher session of an event),
+    /// with its own keyframe-skip state.
+    pub fn reattach(&self) -> MediaSender {
+        MediaSender {
+            tx: self.tx.clone(),
+            stats: self.stats.clone(),
+            skip_video_until_key: false,
+            video_tracks: Vec::new(),
+        }
+    }
+
+    /// Whether the consumer is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 }
 
@@ -218,32 +221,17 @@ mod tests {
     }
 
     fn au(track: u32, dts: i64, keyframe: bool) -> AccessUnit {
-        AccessUnit {
-            track,
-            dts,
-            pts: dts,
-            keyframe,
-            data: Bytes::from_static(b"x"),
-            arrival: Instant::now(),
-        }
+        AccessUnit { track, dts, pts: dts, keyframe, data: Bytes::from_static(b"x"), arrival: Instant::now() }
     }
 
     #[tokio::test]
     async fn full_queue_drops_and_counts_then_resumes_video_at_a_keyframe() {
         let (mut tx, mut rx, stats) = queue(3);
         assert_eq!(
-            tx.send_control(MediaEvent::Tracks(vec![
-                track(1, Codec::H264),
-                track(2, Codec::Aac)
-            ]))
-            .await,
+            tx.send_control(MediaEvent::Tracks(vec![track(1, Codec::H264), track(2, Codec::Aac)])).await,
             SendOutcome::Sent
         );
-        assert_eq!(
-            tx.send_unit(au(1, 0, false)),
-            SendOutcome::Dropped,
-            "video waits for a keyframe after Tracks"
-        );
+        assert_eq!(tx.send_unit(au(1, 0, false)), SendOutcome::Dropped, "video waits for a keyframe after Tracks");
         assert_eq!(tx.send_unit(au(1, 0, true)), SendOutcome::Sent);
         assert_eq!(tx.send_unit(au(2, 0, true)), SendOutcome::Sent);
         // Queue full (Tracks + 2 units).

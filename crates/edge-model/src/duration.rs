@@ -17,10 +17,7 @@ pub struct DurationError(pub String);
 impl IsoDuration {
     pub fn parse(s: &str) -> Result<Self, DurationError> {
         let err = || DurationError(s.to_owned());
-        let rest = s
-            .strip_prefix('P')
-            .or_else(|| s.strip_prefix('p'))
-            .ok_or_else(err)?;
+        let rest = s.strip_prefix('P').or_else(|| s.strip_prefix('p')).ok_or_else(err)?;
         if rest.is_empty() {
             return Err(err());
         }
@@ -133,9 +130,7 @@ mod tests {
 
     #[test]
     fn refuses_garbage_and_calendar_units() {
-        for bad in [
-            "", "P", "PT", "2S", "PT2", "P1Y", "P2M", "PTS", "PT-1S", "PT1S2M", "PTxS", "PT2S ",
-        ] {
+        for bad in ["", "P", "PT", "2S", "PT2", "P1Y", "P2M", "PTS", "PT-1S", "PT1S2M", "PTxS", "PT2S "] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad}");
         }
     }

@@ -73,18 +73,11 @@ ams_enum!(
 
 impl EncodingType {
     pub fn is_passthrough(self) -> bool {
-        matches!(
-            self,
-            EncodingType::None | EncodingType::PassthroughBasic | EncodingType::PassthroughStandard
-        )
+        matches!(self, EncodingType::None | EncodingType::PassthroughBasic | EncodingType::PassthroughStandard)
     }
     /// Concurrent live outputs allowed per event (AMS: 1 for PassthroughBasic, 3 otherwise).
     pub fn max_live_outputs(self) -> usize {
-        if self == EncodingType::PassthroughBasic {
-            1
-        } else {
-            3
-        }
+        if self == EncodingType::PassthroughBasic { 1 } else { 3 }
     }
     /// The default preset of an encoding event.
     pub fn default_preset(self) -> Option<&'static str> {
@@ -182,19 +175,10 @@ mod tests {
 
     #[test]
     fn parse_is_case_insensitive_and_echo_is_canonical() {
-        assert_eq!(
-            EncodingType::parse("premium1080P").unwrap().as_str(),
-            "Premium1080p"
-        );
+        assert_eq!(EncodingType::parse("premium1080P").unwrap().as_str(), "Premium1080p");
         assert_eq!(StreamingProtocol::parse("rtmp").unwrap().as_str(), "RTMP");
-        assert_eq!(
-            StreamingProtocol::parse("rtsppush").unwrap(),
-            StreamingProtocol::RtspPush
-        );
-        assert_eq!(
-            StreamOption::parse("lowlatencyv2").unwrap(),
-            StreamOption::LowLatencyV2
-        );
+        assert_eq!(StreamingProtocol::parse("rtsppush").unwrap(), StreamingProtocol::RtspPush);
+        assert_eq!(StreamOption::parse("lowlatencyv2").unwrap(), StreamOption::LowLatencyV2);
         assert_eq!(RtspPullMode::parse("TCP_UDP").unwrap().as_str(), "tcp_udp");
     }
 
@@ -212,9 +196,6 @@ mod tests {
         assert_eq!(EncodingType::PassthroughStandard.max_live_outputs(), 3);
         assert!(EncodingType::None.is_passthrough());
         assert!(!EncodingType::Standard.is_passthrough());
-        assert_eq!(
-            EncodingType::Premium1080p.default_preset(),
-            Some("Default1080p")
-        );
+        assert_eq!(EncodingType::Premium1080p.default_preset(), Some("Default1080p"));
     }
 }

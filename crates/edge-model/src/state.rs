@@ -64,49 +64,28 @@ pub struct TransitionError(pub String);
 
 pub fn transition(state: S, action: LiveEventAction) -> Result<Transition, TransitionError> {
     use LiveEventAction as A;
-    let busy = || {
-        TransitionError(format!(
-            "The live event is {state}; wait until the current operation completes and retry."
-        ))
-    };
+    let busy =
+        || TransitionError(format!("The live event is {state}; wait until the current operation completes and retry."));
     match (action, state) {
         (_, S::Allocating | S::Starting | S::Stopping | S::Deleting) => Err(busy()),
-        (A::Allocate, S::Stopped) => Ok(Transition::Run {
-            during: S::Allocating,
-            target: Some(S::StandBy),
-        }),
+        (A::Allocate, S::Stopped) => Ok(Transition::Run { during: S::Allocating, target: Some(S::StandBy) }),
         (A::Allocate, S::StandBy) => Ok(Transition::NoOp),
-        (A::Allocate, S::Running) => Err(TransitionError(
-            "The live event is Running; allocate applies only to a Stopped live event.".into(),
-        )),
-        (A::Start, S::Stopped | S::StandBy) => Ok(Transition::Run {
-            during: S::Starting,
-            target: Some(S::Running),
-        }),
+        (A::Allocate, S::Running) => {
+            Err(TransitionError("The live event is Running; allocate applies only to a Stopped live event.".into()))
+        }
+        (A::Start, S::Stopped | S::StandBy) => Ok(Transition::Run { during: S::Starting, target: Some(S::Running) }),
         (A::Start, S::Running) => Ok(Transition::NoOp),
-        (A::Stop, S::Running | S::StandBy) => Ok(Transition::Run {
-            during: S::Stopping,
-            target: Some(S::Stopped),
-        }),
+        (A::Stop, S::Running | S::StandBy) => Ok(Transition::Run { during: S::Stopping, target: Some(S::Stopped) }),
         (A::Stop, S::Stopped) => Ok(Transition::NoOp),
-        (A::Reset, S::Running) => Ok(Transition::Run {
-            during: S::Stopping,
-            target: Some(S::Running),
-        }),
-        (A::Reset, _) => Err(TransitionError(format!(
-            "The live event is {state}; reset applies only to a Running live event."
-        ))),
-        (A::Delete, S::Stopped | S::StandBy) => Ok(Transition::Run {
-            during: S::Deleting,
-            target: None,
-        }),
-        (A::Delete, S::Running) => Err(TransitionError(
-            "The live event is Running; stop it first (POST .../stop), then delete it.".into(),
-        )),
-        (A::Update, s) => Ok(Transition::Run {
-            during: s,
-            target: Some(s),
-        }),
+        (A::Reset, S::Running) => Ok(Transition::Run { during: S::Stopping, target: Some(S::Running) }),
+        (A::Reset, _) => {
+            Err(TransitionError(format!("The live event is {state}; reset applies only to a Running live event.")))
+        }
+        (A::Delete, S::Stopped | S::StandBy) => Ok(Transition::Run { during: S::Deleting, target: None }),
+        (A::Delete, S::Running) => {
+            Err(TransitionError("The live event is Running; stop it first (POST .../stop), then delete it.".into()))
+        }
+        (A::Update, s) => Ok(Transition::Run { during: s, target: Some(s) }),
     }
 }
 
@@ -133,38 +112,20 @@ mod tests {
     fn happy_path() {
         assert_eq!(
             transition(S::Stopped, A::Start).unwrap(),
-            Transition::Run {
-                during: S::Starting,
-                target: Some(S::Running)
-            }
+            Transition::Run { during: S::Starting, target: Some(S::Running) }
         );
         assert_eq!(
             transition(S::Running, A::Stop).unwrap(),
-            Transition::Run {
-                during: S::Stopping,
-                target: Some(S::Stopped)
-            }
+            Transition::Run { during: S::Stopping, target: Some(S::Stopped) }
         );
-        assert_eq!(
-            transition(S::Stopped, A::Delete).unwrap(),
-            Transition::Run {
-                during: S::Deleting,
-                target: None
-            }
-        );
+        assert_eq!(transition(S::Stopped, A::Delete).unwrap(), Transition::Run { during: S::Deleting, target: None });
         assert_eq!(
             transition(S::Stopped, A::Allocate).unwrap(),
-            Transition::Run {
-                during: S::Allocating,
-                target: Some(S::StandBy)
-            }
+            Transition::Run { during: S::Allocating, target: Some(S::StandBy) }
         );
         assert_eq!(
             transition(S::StandBy, A::Start).unwrap(),
-            Transition::Run {
-                during: S::Starting,
-                target: Some(S::Running)
-            }
+            Transition::Run { during: S::Starting, target: Some(S::Running) }
         );
     }
 
@@ -172,10 +133,7 @@ mod tests {
     fn idempotent_actions_are_noops() {
         assert_eq!(transition(S::Running, A::Start).unwrap(), Transition::NoOp);
         assert_eq!(transition(S::Stopped, A::Stop).unwrap(), Transition::NoOp);
-        assert_eq!(
-            transition(S::StandBy, A::Allocate).unwrap(),
-            Transition::NoOp
-        );
+        assert_eq!(transition(S::StandBy, A::Allocate).unwrap(), Transition::NoOp);
     }
 
     #[test]
@@ -183,14 +141,7 @@ mod tests {
         let e = transition(S::Running, A::Delete).unwrap_err();
         assert!(e.0.contains("stop it first"), "{e}");
         for busy in [S::Starting, S::Stopping, S::Allocating, S::Deleting] {
-            for a in [
-                A::Start,
-                A::Stop,
-                A::Delete,
-                A::Reset,
-                A::Allocate,
-                A::Update,
-            ] {
+            for a in [A::Start, A::Stop, A::Delete, A::Reset, A::Allocate, A::Update] {
                 assert!(transition(busy, a).is_err(), "{busy:?} {a:?}");
             }
         }
@@ -202,22 +153,9 @@ mod tests {
     fn every_state_action_pair_is_decided() {
         // Exhaustive: no pair panics, and every Run target is a resting state.
         for &s in S::ALL {
-            for a in [
-                A::Allocate,
-                A::Start,
-                A::Stop,
-                A::Reset,
-                A::Delete,
-                A::Update,
-            ] {
-                if let Ok(Transition::Run {
-                    target: Some(t), ..
-                }) = transition(s, a)
-                {
-                    assert!(
-                        matches!(t, S::Stopped | S::StandBy | S::Running),
-                        "{s:?} {a:?}"
-                    );
+            for a in [A::Allocate, A::Start, A::Stop, A::Reset, A::Delete, A::Update] {
+                if let Ok(Transition::Run { target: Some(t), .. }) = transition(s, a) {
+                    assert!(matches!(t, S::Stopped | S::StandBy | S::Running), "{s:?} {a:?}");
                 }
             }
         }
@@ -226,18 +164,9 @@ mod tests {
     #[test]
     fn recovery_never_leaves_an_intermediate_state() {
         for &s in S::ALL {
-            for a in [
-                None,
-                Some(A::Start),
-                Some(A::Stop),
-                Some(A::Reset),
-                Some(A::Delete),
-            ] {
+            for a in [None, Some(A::Start), Some(A::Stop), Some(A::Reset), Some(A::Delete)] {
                 if let Some(r) = recover(s, a) {
-                    assert!(
-                        matches!(r, S::Stopped | S::StandBy | S::Running),
-                        "{s:?} -> {r:?}"
-                    );
+                    assert!(matches!(r, S::Stopped | S::StandBy | S::Running), "{s:?} -> {r:?}");
                 }
             }
         }

@@ -14,9 +14,7 @@ impl Timestamp {
     }
 
     pub fn from_unix_nanos(n: i128) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp_nanos(n)
-            .ok()
-            .map(Timestamp)
+        OffsetDateTime::from_unix_timestamp_nanos(n).ok().map(Timestamp)
     }
 
     pub fn unix_nanos(&self) -> i128 {

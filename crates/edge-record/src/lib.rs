@@ -37,12 +37,7 @@ pub struct Recorder {
 
 /// Rendition names become directory names: keep them to a safe alphabet.
 fn check_rendition(r: &str) -> Result<()> {
-    if r.is_empty()
-        || r.len() > 64
-        || !r
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if r.is_empty() || r.len() > 64 || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(RecordError::BadName(r.to_owned()));
     }
     Ok(())
@@ -59,11 +54,7 @@ pub fn segment_name(seq: i64) -> String {
 /// Writes `data` to `dir/name` durably: temporary file, fsync, rename, fsync of the directory.
 pub fn write_durable(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);
@@ -147,8 +138,7 @@ impl Recorder {
                     .filter(|r| r.rendition == rendition)
                     .map(|r| r.period)
                     .collect();
-                let mut known: std::collections::HashSet<String> =
-                    rows.iter().map(|r| segment_name(r.seq)).collect();
+                let mut known: std::collections::HashSet<String> = rows.iter().map(|r| segment_name(r.seq)).collect();
                 known.extend(periods.iter().map(|p| init_name(*p)));
                 for f in fs::read_dir(rend.path())?.flatten() {
                     let name = f.file_name().to_string_lossy().into_owned();
@@ -163,9 +153,7 @@ impl Recorder {
                 }
                 for missing in known {
                     tracing::error!(asset = %asset_id, rendition = %rendition, file = %missing, "an indexed recording file is missing from the disk");
-                    report
-                        .missing_files
-                        .push(format!("{asset_id}/{rendition}/{missing}"));
+                    report.missing_files.push(format!("{asset_id}/{rendition}/{missing}"));
                 }
                 File::open(rend.path())?.sync_all()?;
             }
@@ -196,12 +184,7 @@ mod tests {
             last_modified: now,
         })
         .unwrap();
-        (
-            Recorder::new(db.clone(), dir.join("assets")),
-            db,
-            dir,
-            asset_id,
-        )
+        (Recorder::new(db.clone(), dir.join("assets")), db, dir, asset_id)
     }
 
     fn serde_json_value() -> edge_db::JsonValue {
@@ -245,8 +228,7 @@ mod tests {
     fn files_then_rows_and_recovery() {
         let (rec, db, dir, asset) = setup();
         rec.write_init(&rendition(&asset), b"init").unwrap();
-        rec.write_segments(&[seg(&asset, 0), seg(&asset, 1)])
-            .unwrap();
+        rec.write_segments(&[seg(&asset, 0), seg(&asset, 1)]).unwrap();
         assert_eq!(db.segments(&asset, "video", 0).unwrap().len(), 2);
         let rdir = rec.rendition_dir(&asset, "video");
         assert_eq!(fs::read(rdir.join("1.m4s")).unwrap(), b"seg");
@@ -275,10 +257,7 @@ mod tests {
         let (rec, _db, dir, asset) = setup();
         rec.write_init(&rendition(&asset), b"init").unwrap();
         rec.write_segments(&[seg(&asset, 0)]).unwrap();
-        assert!(matches!(
-            rec.write_segments(&[seg(&asset, 0)]),
-            Err(RecordError::Db(DbError::Conflict(_)))
-        ));
+        assert!(matches!(rec.write_segments(&[seg(&asset, 0)]), Err(RecordError::Db(DbError::Conflict(_)))));
         fs::remove_dir_all(dir).ok();
     }
 
@@ -287,10 +266,7 @@ mod tests {
         let (rec, _db, dir, asset) = setup();
         let mut r = rendition(&asset);
         r.rendition = "../x".into();
-        assert!(matches!(
-            rec.write_init(&r, b"i"),
-            Err(RecordError::BadName(_))
-        ));
+        assert!(matches!(rec.write_init(&r, b"i"), Err(RecordError::BadName(_))));
         fs::remove_dir_all(dir).ok();
     }
 }

@@ -45,34 +45,26 @@ pub async fn serve(
         let app = app.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(scheme);
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                },
-            );
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(scheme);
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             // Slow or idle clients must not pin connections forever.
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30));
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
             let result = match tls {
-                Some(acc) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
-                        Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), svc).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
+                    Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), svc).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
                     }
-                }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
                 None => builder.serve_connection(TokioIo::new(stream), svc).await,
             };
             if let Err(e) = result {

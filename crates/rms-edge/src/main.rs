@@ -23,11 +23,7 @@ use edge_live::LiveRegistry;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Parser)]
-#[command(
-    name = "rms-edge",
-    version,
-    about = "Live-video edge appliance serving the RMS / AMS v3 API"
-)]
+#[command(name = "rms-edge", version, about = "Live-video edge appliance serving the RMS / AMS v3 API")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -77,10 +73,7 @@ fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Under systemd the journal adds its own timestamps.
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     if under_systemd {
         b.without_time().init();
     } else {
@@ -103,10 +96,7 @@ fn keys(args: ConfigArgs, cmd: KeysCmd) -> Result<()> {
             let k = edge_api::auth::new_key(&name);
             db.key_insert(&k.row)?;
             println!("{}", k.secret);
-            eprintln!(
-                "Created key {} ({name}). Store it now: it cannot be shown again.",
-                k.row.id
-            );
+            eprintln!("Created key {} ({name}). Store it now: it cannot be shown again.", k.row.id);
         }
         KeysCmd::List => {
             println!("{:<18} {:<20} {:<30} STATUS", "ID", "NAME", "CREATED");
@@ -115,12 +105,7 @@ fn keys(args: ConfigArgs, cmd: KeysCmd) -> Result<()> {
                     Some(t) => format!("revoked {t}"),
                     None => "valid".into(),
                 };
-                println!(
-                    "{:<18} {:<20} {:<30} {status}",
-                    k.id,
-                    k.name,
-                    k.created.to_string()
-                );
+                println!("{:<18} {:<20} {:<30} {status}", k.id, k.name, k.created.to_string());
             }
             println!("subscriptionId: {}", cfg.subscription_id);
         }
@@ -137,9 +122,7 @@ fn keys(args: ConfigArgs, cmd: KeysCmd) -> Result<()> {
 fn serve(args: ConfigArgs) -> Result<()> {
     let cfg = Config::load(&args)?;
     init_logging(&cfg.log_level);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cfg))
 }
 
@@ -173,11 +156,7 @@ async fn run(cfg: Config) -> Result<()> {
     let tls = tls::load_or_generate(&cfg).context("TLS certificate")?;
     let public_host = if cfg.public_host.is_empty() {
         let ip = netinfo::primary_address();
-        let host = if ip.is_ipv6() {
-            format!("[{ip}]")
-        } else {
-            ip.to_string()
-        };
+        let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
         match cfg.https_addr.port() {
             443 => host,
             p => format!("{host}:{p}"),
@@ -187,12 +166,7 @@ async fn run(cfg: Config) -> Result<()> {
     };
     let ingest_host = split_host(&public_host).0.to_owned();
 
-    let auth = Auth::new(
-        db.clone(),
-        &cfg.subscription_id,
-        &cfg.api_key,
-        cfg.token_lifetime_secs,
-    )?;
+    let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
     let state = Arc::new(AppState {
         db: db.clone(),
         auth,
@@ -216,9 +190,7 @@ async fn run(cfg: Config) -> Result<()> {
         served: AtomicU64::new(0),
     });
 
-    let recovery = edge_api::startup(&state)
-        .await
-        .map_err(|e| anyhow::anyhow!("start-up recovery: {}", e.message))?;
+    let recovery = edge_api::startup(&state).await.map_err(|e| anyhow::anyhow!("start-up recovery: {}", e.message))?;
     if recovery.operations_resolved > 0 || !recovery.events_resolved.is_empty() {
         tracing::warn!(
             operations = recovery.operations_resolved,
@@ -241,20 +213,8 @@ async fn run(cfg: Config) -> Result<()> {
     let http = listen::bind(cfg.http_addr, "http").await?;
     let https = listen::bind(cfg.https_addr, "https").await?;
     let tasks = vec![
-        tokio::spawn(listen::serve(
-            http,
-            app.clone(),
-            None,
-            Scheme::Http,
-            shutdown_rx.clone(),
-        )),
-        tokio::spawn(listen::serve(
-            https,
-            app.clone(),
-            Some(tls.acceptor),
-            Scheme::Https,
-            shutdown_rx.clone(),
-        )),
+        tokio::spawn(listen::serve(http, app.clone(), None, Scheme::Http, shutdown_rx.clone())),
+        tokio::spawn(listen::serve(https, app.clone(), Some(tls.acceptor), Scheme::Https, shutdown_rx.clone())),
     ];
 
     let http_port = cfg.http_addr.port();
@@ -263,21 +223,11 @@ async fn run(cfg: Config) -> Result<()> {
     } else {
         cfg.http_addr.ip().to_string()
     };
-    print_banner(
-        &cfg,
-        &public_host,
-        &local_host,
-        http_port,
-        new_key.as_deref(),
-        &tls.cert_path,
-    );
+    print_banner(&cfg, &public_host, &local_host, http_port, new_key.as_deref(), &tls.cert_path);
 
     let _ = sd_notify::notify(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&format!(
-            "Ready: API on {} and {}",
-            cfg.http_addr, cfg.https_addr
-        )),
+        sd_notify::NotifyState::Status(&format!("Ready: API on {} and {}", cfg.http_addr, cfg.https_addr)),
     ]);
     tokio::spawn(wd.clone().run(state.clone()));
 
@@ -301,27 +251,14 @@ async fn wait_for_signal() {
     }
 }
 
-fn print_banner(
-    cfg: &Config,
-    public_host: &str,
-    local_host: &str,
-    http_port: u16,
-    new_key: Option<&str>,
-    cert: &Path,
-) {
+fn print_banner(cfg: &Config, public_host: &str, local_host: &str, http_port: u16, new_key: Option<&str>, cert: &Path) {
     use std::io::Write;
     let https_base = format!("https://{public_host}/");
-    let http_base = if http_port == 80 {
-        format!("http://{local_host}/")
-    } else {
-        format!("http://{local_host}:{http_port}/")
-    };
+    let http_base =
+        if http_port == 80 { format!("http://{local_host}/") } else { format!("http://{local_host}:{http_port}/") };
     let mut out = String::new();
     out.push_str(&format!("rms-edge {VERSION}\n"));
-    out.push_str(&format!(
-        "  API endpoint:       {https_base}   (TLS certificate: {})\n",
-        cert.display()
-    ));
+    out.push_str(&format!("  API endpoint:       {https_base}   (TLS certificate: {})\n", cert.display()));
     out.push_str(&format!("  API endpoint, HTTP: {http_base}\n"));
     out.push_str(&format!("  subscriptionId:     {}\n", cfg.subscription_id));
     out.push_str(&format!("  resourceGroupName:  {}\n", cfg.resource_group));
@@ -331,12 +268,14 @@ fn print_banner(
             out.push_str(&format!("  apiKey:             {k}\n"));
             out.push_str("                      ^ shown only once: store it now (more keys: rms-edge keys create)\n");
         }
-        None => out.push_str("  apiKey:             (already created; manage with `rms-edge keys list|create|revoke`)\n"),
+        None => {
+            out.push_str("  apiKey:             (already created; manage with `rms-edge keys list|create|revoke`)\n")
+        }
     }
+    out.push_str(&format!("  Token:              POST {https_base}auth/token {{\"subscriptionId\", \"apiKey\"}}\n"));
     out.push_str(&format!(
-        "  Token:              POST {https_base}auth/token {{\"subscriptionId\", \"apiKey\"}}\n"
+        "  Playback:           https://{public_host}/<streamingLocatorId>/<manifest>.ism/manifest(format=m3u8-cmaf)\n"
     ));
-    out.push_str(&format!("  Playback:           https://{public_host}/<streamingLocatorId>/<manifest>.ism/manifest(format=m3u8-cmaf)\n"));
     out.push_str("  Encoders:           each live event's properties.input.endpoints lists its ingest URLs\n");
     out.push_str("rms-edge ready\n");
     let mut stdout = std::io::stdout().lock();

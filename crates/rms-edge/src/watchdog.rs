@@ -22,10 +22,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     pub fn new(db: Arc<Db>) -> Self {
-        Watchdog {
-            db,
-            stalled: Arc::new(AtomicBool::new(false)),
-        }
+        Watchdog { db, stalled: Arc::new(AtomicBool::new(false)) }
     }
 
     /// `POST /_test/stall`, mounted only with RMS_EDGE_TEST_HOOKS=1 (the qemu watchdog test).
@@ -49,28 +46,21 @@ impl Watchdog {
             return false;
         }
         let db = self.db.clone();
-        let db_ok = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::task::spawn_blocking(move || db.ping().is_ok()),
-        )
-        .await
-        .map(|r| r.unwrap_or(false))
-        .unwrap_or(false);
+        let db_ok =
+            tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || db.ping().is_ok()))
+                .await
+                .map(|r| r.unwrap_or(false))
+                .unwrap_or(false);
         if !db_ok {
             tracing::error!("watchdog: the database writer did not answer within 5 s");
             return false;
         }
         let router = edge_api::router(st.clone());
-        let probe = axum::http::Request::get("/healthz")
-            .body(axum::body::Body::empty())
-            .expect("static request");
-        let api_ok = tokio::time::timeout(
-            Duration::from_secs(5),
-            tower::ServiceExt::oneshot(router, probe),
-        )
-        .await
-        .map(|r| r.map(|resp| resp.status().is_success()).unwrap_or(false))
-        .unwrap_or(false);
+        let probe = axum::http::Request::get("/healthz").body(axum::body::Body::empty()).expect("static request");
+        let api_ok = tokio::time::timeout(Duration::from_secs(5), tower::ServiceExt::oneshot(router, probe))
+            .await
+            .map(|r| r.map(|resp| resp.status().is_success()).unwrap_or(false))
+            .unwrap_or(false);
         if !api_ok {
             tracing::error!("watchdog: the API did not answer its health check within 5 s");
         }

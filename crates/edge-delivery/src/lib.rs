@@ -1,0 +1,2 @@
+//! HLS and DASH delivery (in progress).
+pub mod path;
