@@ -897,7 +897,7 @@ pub(crate) fn query_all<T, P: rusqlite::Params>(
     rows.map(|r| r?).collect()
 }
 
-fn query_one<T, P: rusqlite::Params>(
+pub(crate) fn query_one<T, P: rusqlite::Params>(
     c: &Connection,
     sql: &str,
     p: P,

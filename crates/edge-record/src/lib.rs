@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edge_db::{Db, DbError, RenditionRow, SegmentRow};
+use edge_db::{Db, DbError, PeriodRow, RenditionRow, SegmentRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -86,8 +86,8 @@ impl Recorder {
         self.assets_dir.join(asset_id).join(rendition)
     }
 
-    /// Records the init segment of a rendition's period, then its row.
-    pub fn write_init(&self, r: &RenditionRow, data: &[u8]) -> Result<()> {
+    /// Records the init segment of a rendition's period, then its rows.
+    pub fn write_init(&self, p: &PeriodRow, r: &RenditionRow, data: &[u8]) -> Result<()> {
         check_rendition(&r.rendition)?;
         let dir = self.rendition_dir(&r.asset_id, &r.rendition);
         if !dir.exists() {
@@ -97,7 +97,7 @@ impl Recorder {
             File::open(&self.assets_dir)?.sync_all()?;
         }
         write_durable(&dir, &init_name(r.period), data)?;
-        self.db.rendition_insert(r)?;
+        self.db.rendition_insert(p, r)?;
         Ok(())
     }
 
@@ -191,17 +191,25 @@ mod tests {
         edge_db::JsonValue::Object(Default::default())
     }
 
+    fn period(asset: &str) -> PeriodRow {
+        PeriodRow { asset_id: asset.into(), period: 0, media_start: 0, media_timescale: 90000, live_start_ms: 0 }
+    }
+
     fn rendition(asset: &str) -> RenditionRow {
         RenditionRow {
             asset_id: asset.into(),
             rendition: "video".into(),
             period: 0,
+            track_id: 1,
             kind: "video".into(),
             codec: "avc1.64001f".into(),
             timescale: 90000,
             bandwidth: 2_000_000,
+            average_bandwidth: 0,
             width: 1280,
             height: 720,
+            frame_rate_num: 30,
+            frame_rate_den: 1,
             sample_rate: 0,
             channels: 0,
             created: Timestamp::now(),
@@ -218,6 +226,7 @@ mod tests {
                 start: seq * 180_000,
                 duration: 180_000,
                 size: 3,
+                independent: true,
                 wallclock: Timestamp::now(),
             },
             Bytes::from_static(b"seg"),
@@ -227,7 +236,7 @@ mod tests {
     #[test]
     fn files_then_rows_and_recovery() {
         let (rec, db, dir, asset) = setup();
-        rec.write_init(&rendition(&asset), b"init").unwrap();
+        rec.write_init(&period(&asset), &rendition(&asset), b"init").unwrap();
         rec.write_segments(&[seg(&asset, 0), seg(&asset, 1)]).unwrap();
         assert_eq!(db.segments(&asset, "video", 0).unwrap().len(), 2);
         let rdir = rec.rendition_dir(&asset, "video");
@@ -255,7 +264,7 @@ mod tests {
     #[test]
     fn a_duplicate_segment_is_refused_not_overwritten_in_the_index() {
         let (rec, _db, dir, asset) = setup();
-        rec.write_init(&rendition(&asset), b"init").unwrap();
+        rec.write_init(&period(&asset), &rendition(&asset), b"init").unwrap();
         rec.write_segments(&[seg(&asset, 0)]).unwrap();
         assert!(matches!(rec.write_segments(&[seg(&asset, 0)]), Err(RecordError::Db(DbError::Conflict(_)))));
         fs::remove_dir_all(dir).ok();
@@ -266,7 +275,7 @@ mod tests {
         let (rec, _db, dir, asset) = setup();
         let mut r = rendition(&asset);
         r.rendition = "../x".into();
-        assert!(matches!(rec.write_init(&r, b"i"), Err(RecordError::BadName(_))));
+        assert!(matches!(rec.write_init(&period(&asset), &r, b"i"), Err(RecordError::BadName(_))));
         fs::remove_dir_all(dir).ok();
     }
 }
