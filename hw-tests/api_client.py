@@ -106,8 +106,7 @@ def create_key(target: Target) -> str:
     """A fresh API key from the appliance itself (`rms-edge keys create`, run as the service user)."""
     if not target.has_ssh:
         raise TargetError("no --api-key given and no SSH access to create one")
-    cp = target.ssh("runuser -u rms-edge -- rms-edge keys create --name hw-tests --config "
-                    + shlex.quote(CONFIG))
+    cp = target.ssh(f"runuser -u rms-edge -- rms-edge keys --config {shlex.quote(CONFIG)} create --name hw-tests")
     m = re.search(r"apiKey:\s+(\S+)", cp.stdout)
     if m:
         return m.group(1)

@@ -8,7 +8,7 @@ def test_healthz_answers_ok(target):
     status, doc = target.health()
     assert status == 200, status
     assert doc and doc.get("status") == "ok", doc
-    print(f"power-on/test-start -> healthy: {target.extra.get('boot_seconds', 0):.1f}s")
+    print(f"test start -> healthy: {target.extra.get('boot_seconds', 0):.1f}s (power-on -> healthy: boot.sh --wait)")
 
 
 @pytest.mark.ssh
@@ -89,3 +89,13 @@ def test_firewall_opens_only_configured_ports(target):
 def test_console_shows_service_start(target):
     text = target.console_text()
     assert "rms-edge" in text and ("Started" in text or "login:" in text), text[-3000:]
+
+
+@pytest.mark.ssh
+def test_idle_memory(target):
+    """Records the service's RSS at idle (docs/image.md, benchmarks); fails only if absurd."""
+    pid = target.unit_props("rms-edge.service", "MainPID")["MainPID"]
+    rss_kb = int(re.search(r"VmRSS:\s+(\d+)", target.ssh(f"cat /proc/{pid}/status").stdout).group(1))
+    cg = target.unit_props("rms-edge.service", "MemoryCurrent")["MemoryCurrent"]
+    print(f"rms-edge idle RSS: {rss_kb / 1024:.1f} MiB (cgroup MemoryCurrent {cg})")
+    assert rss_kb < 512 * 1024

@@ -11,6 +11,9 @@ def test_render_node_access(target):
         assert target.ssh(f"stat -c %G:%a {n}").stdout.strip() == "render:660"
     # The service's own sandbox (DevicePolicy=closed + DeviceAllow=char-drm) lets it open the node.
     target.run_in_service_sandbox(f"exec 3<>{nodes[0]}")
+    # The modesetting nodes are not the service's business.
+    for card in target.ssh("ls /dev/dri/card* 2>/dev/null", check=False).stdout.split():
+        assert target.run_in_service_sandbox(f"exec 3<>{card}", check=False).returncode != 0, card
     links = target.ssh("ls /dev/rms-edge/render/", check=False).stdout.split()
     assert links, "udev rule 70-rms-edge.rules did not create /dev/rms-edge/render/<path>"
 

@@ -80,7 +80,7 @@ echo "boot.sh: qemu pid $(cat "$OUT/qemu.pid"); http://127.0.0.1:$HTTP  ssh -p $
 
 if [ "$action" = wait ]; then
   t0=$(date +%s)
-  until curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$HTTP/healthz"; do
+  until curl -fs --max-time 5 -o /dev/null "http://127.0.0.1:$HTTP/healthz"; do
     if [ $(( $(date +%s) - t0 )) -gt "${DEV_IMAGE_BOOT_TIMEOUT:-900}" ]; then
       echo "boot.sh: no healthy /healthz after ${DEV_IMAGE_BOOT_TIMEOUT:-900}s; tail of console:" >&2
       tail -40 "$OUT/console.log" >&2; exit 1

@@ -609,7 +609,7 @@ async fn delete(st: &Shared, ctx: &Ctx, name: &str) -> ApiResult<Response> {
     let st2 = st.clone();
     let (id, name) = (ev.id.clone(), ev.name.clone());
     lro::spawn(st, operation.id.clone(), async move {
-        st2.live.stop(&id);
+        st2.live.stop(&id).await;
         let k = name.to_ascii_lowercase();
         db(&st2, move |d| d.live_event_delete(&k)).await?;
         tracing::info!(event = %name, "live event deleted");
@@ -680,6 +680,35 @@ async fn action(st: &Shared, ctx: &Ctx, name: &str, action: &str, body: &[u8]) -
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))
 }
 
+/// What ingest needs to know about an event.
+pub(crate) fn session_of(ev: &LiveEventRow) -> LiveSession {
+    let input = &ev.properties["input"];
+    let key_frame_interval =
+        input["keyFrameIntervalDuration"].as_str().and_then(|s| IsoDuration::parse(s).ok()).map(|d| d.0);
+    let allow = input["accessControl"]["ip"]["allow"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    let ip: std::net::IpAddr = e["address"].as_str()?.parse().ok()?;
+                    let max = if ip.is_ipv4() { 32 } else { 128 };
+                    let len = e["subnetPrefixLength"].as_i64().unwrap_or(max).clamp(0, max) as u8;
+                    Some((ip, len))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    LiveSession {
+        event_id: ev.id.clone(),
+        event_name: ev.name.clone(),
+        access_token: ev.access_token.clone(),
+        protocol: ev.protocol,
+        started: Timestamp::now(),
+        key_frame_interval,
+        allow,
+    }
+}
+
 /// Makes the event Running: registered with the live registry, so its stream key is accepted
 /// at ingest, then recorded. On failure it returns to Stopped.
 pub(crate) async fn run_start(st: &Shared, key: &str) -> ApiResult<()> {
@@ -687,18 +716,12 @@ pub(crate) async fn run_start(st: &Shared, key: &str) -> ApiResult<()> {
     let ev = db(st, move |d| d.live_event(&k))
         .await?
         .ok_or_else(|| ApiError::not_found("The live event was deleted while starting."))?;
-    st.live.start(LiveSession {
-        event_id: ev.id.clone(),
-        event_name: ev.name.clone(),
-        access_token: ev.access_token.clone(),
-        protocol: ev.protocol,
-        started: Timestamp::now(),
-    });
+    st.live.start(session_of(&ev)).map_err(|e| ApiError::internal("starting the live pipeline", e))?;
     let k = key.to_owned();
     if let Err(e) =
         db(st, move |d| d.live_event_set_state(&k, LiveEventState::Running, ProvisioningState::Succeeded)).await
     {
-        st.live.stop(&ev.id);
+        st.live.stop(&ev.id).await;
         return Err(e);
     }
     tracing::info!(event = %ev.name, protocol = %ev.protocol, "live event running: waiting for the encoder");
@@ -712,7 +735,8 @@ pub(crate) async fn run_stop(st: &Shared, key: &str, remove_outputs: bool) -> Ap
     let ev = db(st, move |d| d.live_event(&k))
         .await?
         .ok_or_else(|| ApiError::not_found("The live event was deleted while stopping."))?;
-    st.live.stop(&ev.id);
+    // The pipeline finishes first: the open segments are recorded before outputs go away.
+    st.live.stop(&ev.id).await;
     if remove_outputs {
         let k = key.to_owned();
         let outs = db(st, move |d| d.live_outputs(&k)).await?;

@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 
 use edge_db::{OperationKind, OperationRow};
-use edge_live::LiveSession;
 use edge_model::state::{self, LiveEventAction};
 use edge_model::{
     LiveEventState, LiveOutputState, OperationStatus, ProvisioningState, StreamingEndpointState, Timestamp,
 };
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::{Shared, db, endpoints};
 
 /// What start-up did, for the log.
@@ -39,6 +38,7 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
         }
     }
 
+    let mut to_start = Vec::new();
     for ev in db(st, |d| d.live_events()).await? {
         let key = ev.name.to_ascii_lowercase();
         let action = event_actions.get(&key).copied();
@@ -66,14 +66,10 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
                 db(st, move |d| d.live_event_set_state(&k, t, ProvisioningState::Succeeded)).await?;
                 report.events_resolved.push(format!("{}: {} -> {}", ev.name, ev.state, t));
                 if t == LiveEventState::Running {
-                    report.events_running.push(ev.name.clone());
-                    st.live.start(session(&ev));
+                    to_start.push(ev.clone());
                 }
             }
-            Some(LiveEventState::Running) => {
-                report.events_running.push(ev.name.clone());
-                st.live.start(session(&ev));
-            }
+            Some(LiveEventState::Running) => to_start.push(ev.clone()),
             Some(_) => {}
         }
     }
@@ -94,6 +90,15 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
             }
             LiveOutputState::Running => {}
         }
+    }
+
+    // Running events come back after their live outputs are resolved, so that their pipelines
+    // resume recording into the right assets.
+    for ev in to_start {
+        st.live
+            .start(crate::live_events::session_of(&ev))
+            .map_err(|e| ApiError::internal("resuming a live pipeline", e))?;
+        report.events_running.push(ev.name.clone());
     }
 
     for e in db(st, |d| d.endpoints()).await? {
@@ -125,14 +130,4 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
     let day_ago = Timestamp(Timestamp::now().0 - time::Duration::days(1));
     db(st, move |d| d.operations_prune(day_ago)).await?;
     Ok(report)
-}
-
-fn session(ev: &edge_db::LiveEventRow) -> LiveSession {
-    LiveSession {
-        event_id: ev.id.clone(),
-        event_name: ev.name.clone(),
-        access_token: ev.access_token.clone(),
-        protocol: ev.protocol,
-        started: Timestamp::now(),
-    }
 }

@@ -1,2 +1,277 @@
-//! HLS and DASH delivery (in progress).
+//! HLS and DASH delivery at the URLs listPaths returns:
+//! `/{streamingLocatorId}/{manifestName}.ism/manifest(format=m3u8-cmaf|mpd-time-cmaf)` and the
+//! playlists, init segments and media segments relative to it.
+//!
+//! The same URLs serve the live presentation while a live output records into the asset (a
+//! sliding window over the event's in-memory presentation) and the whole recording as VOD
+//! afterwards (rebuilt from the recording index, also after a restart). Manifests are cheap to
+//! render and cached per asset and presentation version; segments are immutable files.
+
 pub mod path;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use edge_cmaf::{DashOptions, Presentation, manifest};
+use edge_db::{AssetRow, Db, LocatorRow};
+use edge_live::LiveRegistry;
+use edge_model::Timestamp;
+use path::{Format, PathError, PlaybackPath, Target};
+use serde_json::json;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+/// The `UTCTiming` URL of live MPDs (served by [`Delivery::time`]).
+pub const TIME_PATH: &str = "/time";
+
+pub struct Delivery {
+    db: Arc<Db>,
+    live: LiveRegistry,
+    assets_dir: PathBuf,
+    /// Rebuilt VOD presentations, by asset id. A finished recording never changes (an asset
+    /// with a recording cannot be recorded into again), so entries stay valid until the asset
+    /// goes; the cache is bounded by simply clearing it when full.
+    vod: Mutex<HashMap<String, Arc<Presentation>>>,
+}
+
+const VOD_CACHE_ENTRIES: usize = 64;
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut r = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
+    cors(&mut r);
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn cors(r: &mut Response) {
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges, Date"),
+    );
+}
+
+/// Where the presentation of a request comes from.
+enum Source {
+    Live(Presentation),
+    Vod(Arc<Presentation>),
+}
+
+impl Source {
+    fn get(&self) -> &Presentation {
+        match self {
+            Source::Live(p) => p,
+            Source::Vod(p) => p,
+        }
+    }
+}
+
+impl Delivery {
+    pub fn new(db: Arc<Db>, live: LiveRegistry, assets_dir: PathBuf) -> Self {
+        Delivery { db, live, assets_dir, vod: Mutex::new(HashMap::new()) }
+    }
+
+    /// `GET /time`: the appliance's clock for DASH players (`UTCTiming`, http-iso).
+    pub fn time(&self) -> Response {
+        let mut r = (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            Timestamp::now().to_string(),
+        )
+            .into_response();
+        cors(&mut r);
+        r
+    }
+
+    pub async fn handle(self: Arc<Self>, req: Request) -> Response {
+        match *req.method() {
+            Method::GET | Method::HEAD => {}
+            Method::OPTIONS => {
+                let mut r = StatusCode::NO_CONTENT.into_response();
+                cors(&mut r);
+                let h = r.headers_mut();
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Range, Content-Type"));
+                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+                return r;
+            }
+            _ => {
+                return error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Playback URLs answer GET and HEAD.");
+            }
+        }
+        let pp = match path::parse(req.uri().path()) {
+            Ok(p) => p,
+            Err(PathError::Unsupported(m)) => return error(StatusCode::BAD_REQUEST, "UnsupportedFormat", &m),
+            Err(PathError::NotFound | PathError::NotPlayback) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "No such playback URL; use the paths listPaths returns.",
+                );
+            }
+        };
+        let this = self.clone();
+        let resolved = tokio::task::spawn_blocking(move || this.resolve(&pp).map(|r| (pp, r))).await;
+        let (pp, (_locator, asset)) = match resolved {
+            Ok(Ok(x)) => x,
+            Ok(Err(resp)) => return resp,
+            Err(e) => {
+                tracing::error!("playback lookup failed: {e}");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
+            }
+        };
+        match &pp.target {
+            Target::Init { rendition, period } => {
+                self.file(req, &asset, rendition, &edge_record::init_name(*period)).await
+            }
+            Target::Segment { rendition, seq } => {
+                self.file(req, &asset, rendition, &edge_record::segment_name(*seq)).await
+            }
+            Target::Manifest { .. } | Target::MediaPlaylist { .. } => self.manifest(&pp, &asset).await,
+        }
+    }
+
+    /// Locator → asset, with the checks a player's request must pass.
+    fn resolve(&self, pp: &PlaybackPath) -> Result<(LocatorRow, AssetRow), Response> {
+        let internal = |e: edge_db::DbError| {
+            tracing::error!("playback lookup: {e}");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.")
+        };
+        let locator = self.db.locator_by_id(&pp.locator_id).map_err(internal)?.ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "LocatorNotFound",
+                "No streaming locator has this id (it may have been deleted).",
+            )
+        })?;
+        let now = Timestamp::now();
+        let window = |k: &str| locator.properties[k].as_str().and_then(Timestamp::parse);
+        if window("startTime").is_some_and(|s| now < s) || window("endTime").is_some_and(|e| now > e) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "LocatorNotActive",
+                "The streaming locator is outside its startTime/endTime window.",
+            ));
+        }
+        let asset =
+            self.db.asset(&locator.asset_name.to_ascii_lowercase()).map_err(internal)?.ok_or_else(|| {
+                error(StatusCode::NOT_FOUND, "AssetNotFound", "The locator's asset no longer exists.")
+            })?;
+        match &asset.manifest_name {
+            Some(m) if m.eq_ignore_ascii_case(&pp.manifest) => Ok((locator, asset)),
+            Some(m) => Err(error(
+                StatusCode::NOT_FOUND,
+                "ManifestNotFound",
+                &format!("This asset's manifest is '{m}.ism', not '{}.ism'.", pp.manifest),
+            )),
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                "ManifestNotFound",
+                "This asset has never been recorded into: create a live output for it.",
+            )),
+        }
+    }
+
+    /// The presentation of an asset: live while a Running event records into it, else VOD.
+    fn source(&self, asset: &AssetRow) -> Result<Option<Source>, edge_db::DbError> {
+        if let Some(info) = self.db.asset_live_info(&asset.id)?
+            && info.live_event_running
+            && let Some(media) = self.live.media(&info.live_event_id)
+            && let Some(p) = media.asset_view(&asset.id)
+        {
+            return Ok(Some(Source::Live(p)));
+        }
+        if let Some(p) = self.vod.lock().expect("poisoned").get(&asset.id) {
+            return Ok(Some(Source::Vod(p.clone())));
+        }
+        let Some(p) = edge_live::presentation::from_index(&self.db, &asset.id, false, Duration::ZERO)? else {
+            return Ok(None);
+        };
+        let p = Arc::new(p);
+        // Only a finished recording is cached: one whose live output is gone.
+        if self.db.asset_live_info(&asset.id)?.is_none() {
+            let mut cache = self.vod.lock().expect("poisoned");
+            if cache.len() >= VOD_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(asset.id.clone(), p.clone());
+        }
+        Ok(Some(Source::Vod(p)))
+    }
+
+    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, asset: &AssetRow) -> Response {
+        let this = self.clone();
+        let a2 = asset.clone();
+        let source = match tokio::task::spawn_blocking(move || this.source(&a2)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::error!("playback: {e}");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
+            }
+            Err(e) => {
+                tracing::error!("playback: {e}");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
+            }
+        };
+        let not_ready = || {
+            error(
+                StatusCode::NOT_FOUND,
+                "ManifestNotAvailable",
+                "Live manifest is not available: no media has been packaged yet. Check the encoder (getStatus).",
+            )
+        };
+        let Some(source) = source else { return not_ready() };
+        let p = source.get();
+        if p.live && !p.is_ready() {
+            return not_ready();
+        }
+        let (body, content_type) = match &pp.target {
+            Target::Manifest { format: Format::HlsCmaf, .. } => {
+                (manifest::hls_multivariant(p), "application/vnd.apple.mpegurl")
+            }
+            Target::Manifest { format: Format::DashCmaf, .. } => {
+                let opts = DashOptions { utc_timing_url: Some(TIME_PATH.into()), ..Default::default() };
+                (manifest::dash_mpd(p, OffsetDateTime::now_utc(), &opts), "application/dash+xml")
+            }
+            Target::MediaPlaylist { rendition } => match manifest::hls_media(p, rendition) {
+                Some(b) => (b, "application/vnd.apple.mpegurl"),
+                None => return error(StatusCode::NOT_FOUND, "NotFound", "No such rendition."),
+            },
+            _ => unreachable!("files are served elsewhere"),
+        };
+        let cache = if p.live { "no-cache, max-age=1" } else { "public, max-age=60" };
+        let mut r = ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body).into_response();
+        cors(&mut r);
+        r
+    }
+
+    async fn file(&self, req: Request, asset: &AssetRow, rendition: &str, name: &str) -> Response {
+        let path = self.assets_dir.join(&asset.id).join(rendition).join(name);
+        let (parts, _) = req.into_parts();
+        let req = Request::from_parts(parts, Body::empty());
+        let mut r = match tower_http::services::ServeFile::new(&path).oneshot(req).await {
+            Ok(r) => r.map(Body::new),
+            Err(e) => match e {},
+        };
+        if r.status() == StatusCode::NOT_FOUND {
+            return error(
+                StatusCode::NOT_FOUND,
+                "SegmentNotFound",
+                "No such segment (outside the recording, or not written yet).",
+            );
+        }
+        let kind = if rendition.starts_with("audio") { "audio/mp4" } else { "video/mp4" };
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        // Segments never change once written.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+        cors(&mut r);
+        r
+    }
+}

@@ -120,6 +120,9 @@ impl QueueStats {
 pub struct MediaSender {
     tx: tokio::sync::mpsc::Sender<MediaEvent>,
     stats: Arc<QueueStats>,
+    /// Set by the consumer's owner to cut this sender off (e.g. a stale publisher replaced by
+    /// a reconnecting one): every send then reports `Closed`.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
     skip_video_until_key: bool,
     video_tracks: Vec<u32>,
 }
@@ -129,7 +132,14 @@ pub type MediaReceiver = tokio::sync::mpsc::Receiver<MediaEvent>;
 pub fn queue(capacity: usize) -> (MediaSender, MediaReceiver, Arc<QueueStats>) {
     let (tx, rx) = tokio::sync::mpsc::channel(capacity);
     let stats = Arc::new(QueueStats::default());
-    (MediaSender { tx, stats: stats.clone(), skip_video_until_key: false, video_tracks: Vec::new() }, rx, stats)
+    let sender = MediaSender {
+        tx,
+        stats: stats.clone(),
+        cancelled: Default::default(),
+        skip_video_until_key: false,
+        video_tracks: Vec::new(),
+    };
+    (sender, rx, stats)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +153,9 @@ pub enum SendOutcome {
 impl MediaSender {
     /// Sends an access unit without waiting; drops (and counts) it if the queue is full.
     pub fn send_unit(&mut self, au: AccessUnit) -> SendOutcome {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return SendOutcome::Closed;
+        }
         let is_video = self.video_tracks.contains(&au.track);
         if is_video && self.skip_video_until_key {
             if !au.keyframe {
@@ -169,6 +182,9 @@ impl MediaSender {
 
     /// Sends a control event, waiting for room (these are rare and must not be lost).
     pub async fn send_control(&mut self, ev: MediaEvent) -> SendOutcome {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return SendOutcome::Closed;
+        }
         if let MediaEvent::Tracks(tracks) = &ev {
             self.video_tracks = tracks.iter().filter(|t| t.kind() == TrackKind::Video).map(|t| t.id).collect();
             // A new track set starts at a keyframe for the decoder's sake.
@@ -190,14 +206,20 @@ impl MediaSender {
         MediaSender {
             tx: self.tx.clone(),
             stats: self.stats.clone(),
+            cancelled: Default::default(),
             skip_video_until_key: false,
             video_tracks: Vec::new(),
         }
     }
 
+    /// A handle that cuts this sender off when set to true.
+    pub fn canceller(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.cancelled.clone()
+    }
+
     /// Whether the consumer is gone.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -245,7 +267,12 @@ mod tests {
         assert_eq!(tx.send_unit(au(1, 100, true)), SendOutcome::Sent);
         assert_eq!(stats.dropped(), 3);
         assert_eq!(stats.sent(), 4);
+        rx.recv().await;
+        let mut other = tx.reattach();
+        other.canceller().store(true, Ordering::Relaxed);
+        assert_eq!(other.send_unit(au(2, 30, true)), SendOutcome::Closed, "a cut-off sender reports Closed");
+        assert_eq!(tx.send_unit(au(2, 40, true)), SendOutcome::Sent, "others are unaffected");
         drop(rx);
-        assert_eq!(tx.send_unit(au(2, 40, true)), SendOutcome::Closed);
+        assert_eq!(tx.send_unit(au(2, 60, true)), SendOutcome::Closed);
     }
 }

@@ -18,7 +18,9 @@ use clap::{Parser, Subcommand};
 use edge_api::{AppState, Auth, Identity, PublicAddrs, Scheme};
 use edge_config::{Config, ConfigArgs};
 use edge_db::Db;
+use edge_delivery::Delivery;
 use edge_live::LiveRegistry;
+use edge_record::Recorder;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -166,6 +168,16 @@ async fn run(cfg: Config) -> Result<()> {
     };
     let ingest_host = split_host(&public_host).0.to_owned();
 
+    // Recordings first: half-written segments of a crash are cleared before anything resumes.
+    let assets_dir = cfg.data_dir.join("assets");
+    std::fs::create_dir_all(&assets_dir).with_context(|| format!("cannot create {}", assets_dir.display()))?;
+    let recorder = Recorder::new(db.clone(), assets_dir.clone());
+    let repaired = tokio::task::block_in_place(|| recorder.recover()).context("recording repair")?;
+    if repaired != Default::default() {
+        tracing::warn!(?repaired, "repaired the recordings after an unclean shutdown");
+    }
+    let live = LiveRegistry::with_recording(db.clone(), recorder);
+
     let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
     let state = Arc::new(AppState {
         db: db.clone(),
@@ -184,8 +196,8 @@ async fn run(cfg: Config) -> Result<()> {
             srt_port: cfg.srt_addr.port(),
             rtsp_port: cfg.rtsp_addr.port(),
         },
-        live: LiveRegistry::new(),
-        assets_dir: cfg.data_dir.join("assets"),
+        live: live.clone(),
+        assets_dir: assets_dir.clone(),
         version: VERSION,
         served: AtomicU64::new(0),
     });
@@ -203,11 +215,13 @@ async fn run(cfg: Config) -> Result<()> {
     }
 
     let wd = watchdog::Watchdog::new(db.clone());
-    let mut app = edge_api::router(state.clone());
+    let mut api = edge_api::router(state.clone());
     if std::env::var("RMS_EDGE_TEST_HOOKS").as_deref() == Ok("1") {
         tracing::warn!("test hooks enabled (RMS_EDGE_TEST_HOOKS=1): never in production");
-        app = app.merge(wd.test_routes());
+        api = api.merge(wd.test_routes());
     }
+    let delivery = Arc::new(Delivery::new(db.clone(), live.clone(), assets_dir.clone()));
+    let app = app_router(api, delivery);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let http = listen::bind(cfg.http_addr, "http").await?;
@@ -239,6 +253,28 @@ async fn run(cfg: Config) -> Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
     }
     Ok(())
+}
+
+/// One router for every HTTP(S) request: playback URLs start with a locator id (a GUID),
+/// everything else is the API.
+fn app_router(api: axum::Router, delivery: Arc<Delivery>) -> axum::Router {
+    let d_time = delivery.clone();
+    axum::Router::new()
+        .route(edge_delivery::TIME_PATH, axum::routing::get(move || async move { d_time.time() }))
+        .fallback(move |req: axum::extract::Request| {
+            let api = api.clone();
+            let delivery = delivery.clone();
+            async move {
+                if edge_delivery::path::looks_like_playback(req.uri().path()) {
+                    delivery.handle(req).await
+                } else {
+                    match tower::ServiceExt::oneshot(api, req).await {
+                        Ok(r) => r,
+                        Err(e) => match e {},
+                    }
+                }
+            }
+        })
 }
 
 async fn wait_for_signal() {
