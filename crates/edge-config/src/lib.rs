@@ -61,6 +61,14 @@ impl Default for Config {
     }
 }
 
+/// The site file in the data directory, overlaid on the main file.
+pub const SITE_CONFIG_NAME: &str = "config.toml";
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -132,15 +140,35 @@ impl Config {
     }
 
     /// Defaults, then the file (explicit, or the default path if present), then the flags.
+    /// Defaults, then the file (explicit, or the default path if present), then the site
+    /// file `<data-dir>/config.toml` if present (the root filesystem of the appliance is
+    /// read-only, so a venue's own settings live on the data partition), then the flags.
     pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
-        let mut cfg = match &args.config {
-            Some(p) => Config::from_file(p)?,
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Config::from_file(Path::new(DEFAULT_CONFIG_PATH))?,
-            None => Config::default(),
+        let base = match &args.config {
+            Some(p) => Some(p.clone()),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
+            None => None,
         };
+        let mut table = match &base {
+            Some(p) => read_table(p)?,
+            None => toml::Table::new(),
+        };
+        let mut cfg = Config::from_table(table.clone(), base.as_deref().unwrap_or(Path::new("(defaults)")))?;
+        let data_dir = args.data_dir.clone().unwrap_or_else(|| cfg.data_dir.clone());
+        let site = data_dir.join(SITE_CONFIG_NAME);
+        if site.exists() {
+            for (k, v) in read_table(&site)? {
+                table.insert(k, v);
+            }
+            cfg = Config::from_table(table, &site)?;
+        }
         cfg.apply(args)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    fn from_table(t: toml::Table, path: &Path) -> Result<Config, ConfigError> {
+        Config::deserialize(t).map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })
     }
 
     pub fn apply(&mut self, a: &ConfigArgs) -> Result<(), ConfigError> {
@@ -240,6 +268,25 @@ mod tests {
         // Optional keys are documented as comments.
         assert!(text.contains("# tls-cert ="), "tls-cert undocumented");
         assert!(text.contains("# tls-key ="), "tls-key undocumented");
+    }
+
+    #[test]
+    fn site_file_in_the_data_dir_overrides_the_main_file_and_flags_override_both() {
+        let dir = std::env::temp_dir().join(format!("edge-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let main = dir.join("main.toml");
+        std::fs::write(&main, format!("data-dir = {:?}\naccount-name = \"main\"\nresource-group = \"rg-main\"\n", dir)).unwrap();
+        std::fs::write(dir.join(SITE_CONFIG_NAME), "account-name = \"venue\"\npublic-host = \"box.venue.lan\"\n").unwrap();
+        let args = ConfigArgs { config: Some(main.clone()), ..Default::default() };
+        let cfg = Config::load(&args).unwrap();
+        assert_eq!((cfg.account_name.as_str(), cfg.resource_group.as_str()), ("venue", "rg-main"));
+        assert_eq!(cfg.public_host, "box.venue.lan");
+        let args = ConfigArgs { config: Some(main), account_name: Some("flag".into()), ..Default::default() };
+        assert_eq!(Config::load(&args).unwrap().account_name, "flag");
+        std::fs::write(dir.join(SITE_CONFIG_NAME), "acount-name = \"typo\"\n").unwrap();
+        let e = Config::load(&ConfigArgs { config: Some(dir.join("main.toml")), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("acount-name"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct PublishRequest {
     pub secure: bool,
     /// The `tcUrl` of `connect`. Always `None` for now: rml_rtmp 0.8 does not expose it.
     pub tc_url: Option<String>,
+    /// Unique per connection in this process; [`PublishEnded::connection_id`] repeats it.
+    pub connection_id: u64,
 }
 
 /// What a granted publish gets: the event it feeds and where its media goes.
@@ -117,6 +119,8 @@ pub enum EndReason {
 /// A granted publish that ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishEnded {
+    /// The [`PublishRequest::connection_id`] of the grant.
+    pub connection_id: u64,
     pub event_id: String,
     pub event_name: String,
     pub peer: SocketAddr,
@@ -131,7 +135,7 @@ pub struct PublishEnded {
 /// ends, at the latest after [`crate::RtmpConfig::idle_timeout`]), or take over: cut the old
 /// grant's `MediaSender` off (its next send reports `Closed`, which ends that session with
 /// [`EndReason::ConsumerGone`] and disconnects it) and grant the new one; the old session's
-/// `publish_ended` then arrives after the new grant, so match it by more than the event id.
+/// `publish_ended` then arrives after the new grant: tell them apart by `connection_id`.
 /// `publish_ended` is called exactly once for every grant, whatever ends it.
 ///
 /// Calls are made from connection tasks and must not block (an in-memory lookup is right).
@@ -143,8 +147,9 @@ pub trait PublishAuthorizer: Send + Sync {
     /// returned by `authorize`. Already logged (tracing, `warn`) with the reason.
     fn invalid_connection(&self, _conn: &InvalidConnection) {}
 
-    /// A granted publish ended; `MediaEvent::End` has been queued before this call, except for
-    /// [`EndReason::Aborted`] and [`EndReason::ConsumerGone`].
+    /// A granted publish ended. Its `MediaEvent::End` (none for [`EndReason::Aborted`] and
+    /// [`EndReason::ConsumerGone`]) is already handed to the adapter, which delivers it right
+    /// after this call returns.
     fn publish_ended(&self, ended: &PublishEnded);
 }
 

@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -68,7 +69,10 @@ struct Publishing {
     ended: bool,
 }
 
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct Connection {
+    id: u64,
     peer: SocketAddr,
     secure: bool,
     cfg: RtmpConfig,
@@ -92,6 +96,7 @@ impl Connection {
         now: Instant,
     ) -> Self {
         Self {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             peer,
             secure,
             guard: ChunkGuard::new(cfg.max_message_size),
@@ -105,6 +110,11 @@ impl Connection {
             publishing: None,
             out: Vec::new(),
         }
+    }
+
+    /// Unique per connection in this process (see [`PublishRequest::connection_id`]).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -171,7 +181,7 @@ impl Connection {
             self.end(EndReason::Disconnected(why), now);
         } else if !self.is_closed() {
             // Probes and health checks connect and leave: not worth a stream event.
-            tracing::debug!(peer = %self.peer, ?error, "RTMP connection closed before publishing");
+            tracing::debug!(conn = self.id, peer = %self.peer, ?error, "RTMP connection closed before publishing");
             self.close();
         }
         std::mem::take(&mut self.out)
@@ -322,13 +332,14 @@ impl Connection {
             peer: self.peer.ip(),
             secure: self.secure,
             tc_url: None,
+            connection_id: self.id,
         };
         let grant = match self.auth.authorize(&req) {
             Ok(g) => g,
             Err(refusal) => return self.reject(request_id, refusal, now),
         };
         tracing::info!(
-            peer = %self.peer, event = %grant.event_name, key = %key_hint(&req.stream_key),
+            conn = self.id, peer = %self.peer, event = %grant.event_name, key = %key_hint(&req.stream_key),
             secure = self.secure, "RTMP publish started"
         );
         grant.stats.started(self.peer, now);
@@ -392,7 +403,7 @@ impl Connection {
         }
         let hint = self.tried_key.as_deref().map(key_hint);
         tracing::warn!(
-            peer = %self.peer, app = ?self.app, key = ?hint, secure = self.secure,
+            conn = self.id, peer = %self.peer, app = ?self.app, key = ?hint, secure = self.secure,
             reason = %refusal, "RTMP connection refused"
         );
         self.auth.invalid_connection(&InvalidConnection {
@@ -418,11 +429,14 @@ impl Connection {
             p.stats.ended(now);
             match &reason {
                 EndReason::Refused(r) => tracing::warn!(
-                    peer = %self.peer, event = %p.event_name, reason = %r, "RTMP publish refused mid-stream"
+                    conn = self.id, peer = %self.peer, event = %p.event_name, reason = %r, "RTMP publish refused mid-stream"
                 ),
-                r => tracing::info!(peer = %self.peer, event = %p.event_name, reason = ?r, "RTMP publish ended"),
+                r => {
+                    tracing::info!(conn = self.id, peer = %self.peer, event = %p.event_name, reason = ?r, "RTMP publish ended")
+                }
             }
             let ended = PublishEnded {
+                connection_id: self.id,
                 event_id: p.event_id.clone(),
                 event_name: p.event_name.clone(),
                 peer: self.peer,
@@ -444,6 +458,7 @@ impl Drop for Connection {
             p.ended = true;
             p.stats.ended(Instant::now());
             self.auth.publish_ended(&PublishEnded {
+                connection_id: self.id,
                 event_id: p.event_id.clone(),
                 event_name: p.event_name.clone(),
                 peer: self.peer,
