@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install what the integration tests need. Idempotent; runs as root on a fresh Debian 12 (CI clone)
 # and is fast (no network) when everything is already present.
-#   - apt: ffmpeg, wrk, python3-venv (only when the chosen python cannot make a venv), nodejs/npm if absent
+#   - apt: ffmpeg, wrk, python3-venv (only when the chosen python cannot make a venv), nodejs/npm if absent,
+#     chromium (Debian's, /usr/bin/chromium: the headless browser of the live playback tests in tests/live)
 #   - $ROOT/.venv from tests/requirements.txt (pinned); reused while the stored hash matches
-#   - tests/js/node_modules via `npm ci` (package-lock.json committed); skipped while the lock hash matches
+#   - tests/js/node_modules via `npm ci` (package-lock.json committed); skipped while the lock hash matches.
+#     Besides the JS SDK it holds hls.js, dashjs and playwright-core (no browser download: it drives
+#     /usr/bin/chromium) for tests/live.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +26,7 @@ if [ -z "$PY" ]; then
 fi
 
 # ---------------------------------------------------------------- apt packages
-APT_PKGS=(ffmpeg wrk ca-certificates)
+APT_PKGS=(ffmpeg wrk ca-certificates chromium)
 if ! { [ -x "$PY" ] || command -v "$PY" >/dev/null 2>&1; } || ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     # Debian's own python3 needs python3-venv (ensurepip) to create a venv with pip.
     APT_PKGS+=(python3 python3-venv)
@@ -65,11 +68,14 @@ fi
 # ---------------------------------------------------------------- node packages
 lock_hash="$( (sha256sum "$JS/package-lock.json"; node --version) | sha256sum | cut -d' ' -f1)"
 jstamp="$JS/node_modules/.lock.sha256"
-if [ -d "$JS/node_modules" ] && [ -f "$jstamp" ] && [ "$(cat "$jstamp")" = "$lock_hash" ]; then
+if [ -d "$JS/node_modules" ] && [ -f "$jstamp" ] && [ "$(cat "$jstamp")" = "$lock_hash" ] \
+   && [ -f "$JS/node_modules/hls.js/package.json" ] && [ -f "$JS/node_modules/dashjs/package.json" ] \
+   && [ -f "$JS/node_modules/playwright-core/package.json" ]; then
     log "npm: $JS/node_modules up to date"
 else
     log "npm: npm ci in $JS"
-    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
+    # playwright-core never downloads a browser on install; the variable keeps any future version from trying.
+    (cd "$JS" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
     echo "$lock_hash" > "$jstamp"
 fi
 log "done"

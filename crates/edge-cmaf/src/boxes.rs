@@ -84,10 +84,16 @@ pub(crate) fn media_segment(
     base_decode_time: u64,
     samples: &[SampleOut<'_>],
 ) -> Result<Bytes, mp4_atom::Error> {
-    let styp = Styp { major_brand: b"cmfs".into(), minor_version: 0, compatible_brands: vec![b"cmfs".into(), b"msdh".into()] };
+    let styp =
+        Styp { major_brand: b"cmfs".into(), minor_version: 0, compatible_brands: vec![b"cmfs".into(), b"msdh".into()] };
     let entries: Vec<TrunEntry> = samples
         .iter()
-        .map(|s| TrunEntry { duration: Some(s.duration), size: Some(s.data.len() as u32), flags: Some(s.flags), cts: s.cts.map(i64::from) })
+        .map(|s| TrunEntry {
+            duration: Some(s.duration),
+            size: Some(s.data.len() as u32),
+            flags: Some(s.flags),
+            cts: s.cts.map(i64::from),
+        })
         .collect();
     let mut moof = Moof {
         mfhd: Mfhd { sequence_number: sequence },

@@ -13,8 +13,17 @@ pub(crate) fn sample_entry(track: &Track) -> Result<mp4_atom::Codec, String> {
                 // Samples are copied as they are; a different NAL length size would need rewriting.
                 return Err(format!("unsupported NAL length size {}", avcc.length_size));
             }
-            Ok(Avc1 { visual: visual(track), avcc, btrt: None, colr: None, pasp: None, taic: None, fiel: None, spatial: None }
-                .into())
+            Ok(Avc1 {
+                visual: visual(track),
+                avcc,
+                btrt: None,
+                colr: None,
+                pasp: None,
+                taic: None,
+                fiel: None,
+                spatial: None,
+            }
+            .into())
         }
         Codec::H265 => {
             let hvcc = parse_body::<Hvcc>(&track.config).map_err(|e| format!("invalid hvcC: {e}"))?;
@@ -102,10 +111,15 @@ pub(crate) fn codec_string(track: &Track) -> String {
     match track.codec {
         Codec::H264 => parse_body::<Avcc>(&track.config)
             .map(|c| {
-                format!("avc1.{:02x}{:02x}{:02x}", c.avc_profile_indication, c.profile_compatibility, c.avc_level_indication)
+                format!(
+                    "avc1.{:02x}{:02x}{:02x}",
+                    c.avc_profile_indication, c.profile_compatibility, c.avc_level_indication
+                )
             })
             .unwrap_or_else(|_| "avc1".into()),
-        Codec::H265 => parse_body::<Hvcc>(&track.config).map(|c| hevc_codec_string(&c)).unwrap_or_else(|_| "hvc1".into()),
+        Codec::H265 => {
+            parse_body::<Hvcc>(&track.config).map(|c| hevc_codec_string(&c)).unwrap_or_else(|_| "hvc1".into())
+        }
         Codec::Aac => match AudioSpecificConfig::parse(&track.config) {
             Some(asc) => format!("mp4a.40.{}", asc.object_type),
             None => "mp4a.40.2".into(),
@@ -151,8 +165,7 @@ impl AudioSpecificConfig {
             object_type = 32 + bits.read(6)? as u8;
         }
         let freq_index = bits.read(4)? as u8;
-        let sample_rate =
-            if freq_index == 15 { bits.read(24)? } else { *AAC_RATES.get(usize::from(freq_index))? };
+        let sample_rate = if freq_index == 15 { bits.read(24)? } else { *AAC_RATES.get(usize::from(freq_index))? };
         let channels = bits.read(4)? as u8;
         Some(AudioSpecificConfig { object_type, freq_index, sample_rate, channels })
     }

@@ -27,7 +27,11 @@ pub struct PackagerConfig {
 
 impl Default for PackagerConfig {
     fn default() -> Self {
-        PackagerConfig { target_segment: Duration::from_secs(2), max_segment: Duration::from_secs(30), rendition_ids: Vec::new() }
+        PackagerConfig {
+            target_segment: Duration::from_secs(2),
+            max_segment: Duration::from_secs(30),
+            rendition_ids: Vec::new(),
+        }
     }
 }
 

@@ -54,8 +54,18 @@ impl FrameRate {
             return None;
         }
         let fps = f64::from(frames) * f64::from(timescale) / duration as f64;
-        const COMMON: [(u32, u32); 10] =
-            [(24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48, 1), (50, 1), (60000, 1001), (60, 1), (15, 1)];
+        const COMMON: [(u32, u32); 10] = [
+            (24000, 1001),
+            (24, 1),
+            (25, 1),
+            (30000, 1001),
+            (30, 1),
+            (48, 1),
+            (50, 1),
+            (60000, 1001),
+            (60, 1),
+            (15, 1),
+        ];
         let error = |&(num, den): &(u32, u32)| {
             let r = f64::from(num) / f64::from(den);
             (fps - r).abs() / r

@@ -279,12 +279,26 @@ fn ffprobe_decodes_every_frame_across_a_discontinuity() {
     // The same input twice, as if the encoder reconnected with timestamps from 0 again.
     let mut units: Vec<(f64, AccessUnit)> = Vec::new();
     for (dts, pts, key, data) in &video.frames {
-        let au = AccessUnit { track: 1, dts: *dts, pts: *pts, keyframe: *key, data: Bytes::from(data.clone()), arrival: Instant::now() };
+        let au = AccessUnit {
+            track: 1,
+            dts: *dts,
+            pts: *pts,
+            keyframe: *key,
+            data: Bytes::from(data.clone()),
+            arrival: Instant::now(),
+        };
         units.push((*dts as f64 / f64::from(V_TS), au));
     }
     for (n, frame) in aac.iter().enumerate() {
         let t = n as i64 * 1024;
-        let au = AccessUnit { track: 2, dts: t, pts: t, keyframe: true, data: Bytes::from(frame.clone()), arrival: Instant::now() };
+        let au = AccessUnit {
+            track: 2,
+            dts: t,
+            pts: t,
+            keyframe: true,
+            data: Bytes::from(frame.clone()),
+            arrival: Instant::now(),
+        };
         units.push((t as f64 / 48_000.0, au));
     }
     units.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -327,7 +341,10 @@ fn ffprobe_decodes_every_frame_across_a_discontinuity() {
         let path = dir.join(format!("{name}.mp4"));
         std::fs::write(&path, &file).unwrap();
 
-        let info = ffprobe(&path, &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "default=nw=1"]);
+        let info = ffprobe(
+            &path,
+            &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "default=nw=1"],
+        );
         let expected_codec = if track == 1 { "codec_name=h264" } else { "codec_name=aac" };
         assert!(info.contains(expected_codec), "{info}");
         assert!(info.contains(&format!("nb_read_frames={}", 2 * frames)), "{name}: {info}");

@@ -22,7 +22,9 @@ fn tracks() -> Vec<Track> {
         id: 1,
         codec: Codec::H264,
         timescale: 90_000,
-        config: Bytes::from_static(&[1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee]),
+        config: Bytes::from_static(&[
+            1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee,
+        ]),
         codec_string: "avc1.64001f".into(),
         width: 1280,
         height: 720,
@@ -52,12 +54,20 @@ fn av(secs: u32, base: u32) -> Vec<(f64, MediaEvent)> {
     for n in 0..secs as i64 * 30 {
         let dts = i64::from(base) * 90_000 + n * 3000;
         let size = if n % 30 == 0 { 20_000 } else { 7_000 + (n % 7) as usize * 100 };
-        let au = AccessUnit { track: 1, dts, pts: dts, keyframe: n % 30 == 0, data: vec![0; size].into(), arrival: Instant::now() };
+        let au = AccessUnit {
+            track: 1,
+            dts,
+            pts: dts,
+            keyframe: n % 30 == 0,
+            data: vec![0; size].into(),
+            arrival: Instant::now(),
+        };
         ev.push((n as f64 / 30.0, MediaEvent::Unit(au)));
     }
     for n in 0..i64::from(secs) * 48_000 / 1024 {
         let dts = i64::from(base) * 48_000 + n * 1024;
-        let au = AccessUnit { track: 2, dts, pts: dts, keyframe: true, data: vec![0; 340].into(), arrival: Instant::now() };
+        let au =
+            AccessUnit { track: 2, dts, pts: dts, keyframe: true, data: vec![0; 340].into(), arrival: Instant::now() };
         ev.push((n as f64 * 1024.0 / 48_000.0, MediaEvent::Unit(au)));
     }
     ev.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -33,6 +33,10 @@ pub struct Config {
     pub location: String,
     /// Lifetime of the JWTs `POST /auth/token` issues, in seconds.
     pub token_lifetime_secs: u64,
+    /// An encoder that sends no media for this long is disconnected.
+    pub ingest_idle_timeout_secs: u64,
+    /// A live event stops itself after running this long (RMS: 12 h).
+    pub event_max_duration_secs: u64,
     /// tracing filter, e.g. `info` or `info,edge_api=debug`.
     pub log_level: String,
 }
@@ -56,6 +60,8 @@ impl Default for Config {
             tls_key: None,
             location: "Local".into(),
             token_lifetime_secs: 3600,
+            ingest_idle_timeout_secs: 30,
+            event_max_duration_secs: 12 * 3600,
             log_level: "info".into(),
         }
     }
@@ -119,6 +125,10 @@ pub struct ConfigArgs {
     pub location: Option<String>,
     #[arg(long, value_name = "SECONDS", global = true)]
     pub token_lifetime_secs: Option<u64>,
+    #[arg(long, value_name = "SECONDS", global = true)]
+    pub ingest_idle_timeout_secs: Option<u64>,
+    #[arg(long, value_name = "SECONDS", global = true)]
+    pub event_max_duration_secs: Option<u64>,
     #[arg(long, value_name = "FILTER", global = true)]
     pub log_level: Option<String>,
 }
@@ -197,6 +207,12 @@ impl Config {
         if let Some(v) = a.token_lifetime_secs {
             self.token_lifetime_secs = v;
         }
+        if let Some(v) = a.ingest_idle_timeout_secs {
+            self.ingest_idle_timeout_secs = v;
+        }
+        if let Some(v) = a.event_max_duration_secs {
+            self.event_max_duration_secs = v;
+        }
         Ok(())
     }
 
@@ -212,6 +228,12 @@ impl Config {
             if v.is_empty() || v.contains('/') {
                 return Err(ConfigError::Invalid(format!("{k} must be non-empty and contain no '/'")));
             }
+        }
+        if !(2..=3600).contains(&self.ingest_idle_timeout_secs) {
+            return Err(ConfigError::Invalid("ingest-idle-timeout-secs must be between 2 and 3600".into()));
+        }
+        if self.event_max_duration_secs < 60 {
+            return Err(ConfigError::Invalid("event-max-duration-secs must be at least 60".into()));
         }
         if self.token_lifetime_secs < 60 {
             return Err(ConfigError::Invalid("token-lifetime-secs must be at least 60".into()));
@@ -262,6 +284,8 @@ mod tests {
             "location",
             "token-lifetime-secs",
             "log-level",
+            "ingest-idle-timeout-secs",
+            "event-max-duration-secs",
         ] {
             assert!(table.contains_key(key), "{key} missing from the shipped config.toml");
         }
@@ -275,8 +299,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("edge-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let main = dir.join("main.toml");
-        std::fs::write(&main, format!("data-dir = {:?}\naccount-name = \"main\"\nresource-group = \"rg-main\"\n", dir)).unwrap();
-        std::fs::write(dir.join(SITE_CONFIG_NAME), "account-name = \"venue\"\npublic-host = \"box.venue.lan\"\n").unwrap();
+        std::fs::write(&main, format!("data-dir = {:?}\naccount-name = \"main\"\nresource-group = \"rg-main\"\n", dir))
+            .unwrap();
+        std::fs::write(dir.join(SITE_CONFIG_NAME), "account-name = \"venue\"\npublic-host = \"box.venue.lan\"\n")
+            .unwrap();
         let args = ConfigArgs { config: Some(main.clone()), ..Default::default() };
         let cfg = Config::load(&args).unwrap();
         assert_eq!((cfg.account_name.as_str(), cfg.resource_group.as_str()), ("venue", "rg-main"));

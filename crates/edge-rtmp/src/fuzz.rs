@@ -257,39 +257,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn flv_tags_target() {
-        let sample = tag_records();
-        run(flv_tags, &[sample.clone(), sample[..200].to_vec(), vec![]], "flv_tags", 3000);
-    }
-
-    #[test]
-    fn amf0_target() {
-        let script = sample_tags().into_iter().find(|t| t.kind == 18).unwrap().body;
-        // 100k levels of nesting: the stack overflow rml_amf0 would hit.
-        let deep: Vec<u8> = std::iter::repeat_n([3u8, 0, 1, b'a'], 100_000).flatten().collect();
-        run(amf0, &[script, deep, vec![]], "amf0", 3000);
-    }
-
-    #[test]
-    fn codec_config_target() {
-        let avcc = sample_tags().into_iter().find(|t| t.kind == 9 && t.body[1] == 0).unwrap().body[5..].to_vec();
-        let hvcc = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/x265_320x180.hvcC")).unwrap();
-        run(codec_config, &[avcc, hvcc, vec![0x12, 0x10]], "codec_config", 3000);
-    }
-
-    #[test]
-    fn chunk_stream_target() {
-        run(chunk_stream, &[vec![0x03; 40], vec![]], "chunk_stream", 3000);
-    }
-
-    #[test]
-    fn rtmp_session_target() {
-        // What a publisher sends after publishing: the sample's media as RTMP chunks.
+    /// The sample's media as RTMP chunks, as a publisher sends them (chunk size 4096).
+    fn media_chunks() -> Vec<u8> {
         let mut ser = rml_rtmp::chunk_io::ChunkSerializer::new();
-        let mut media = vec![1u8];
-        let cs = ser.set_max_chunk_size(4096, rml_rtmp::time::RtmpTimestamp::new(0)).unwrap();
-        media.extend(cs.bytes);
+        let ts0 = rml_rtmp::time::RtmpTimestamp::new(0);
+        let mut out = ser.set_max_chunk_size(4096, ts0).unwrap().bytes;
         for t in sample_tags().into_iter().take(20) {
             let p = rml_rtmp::messages::MessagePayload {
                 timestamp: rml_rtmp::time::RtmpTimestamp::new(t.ts),
@@ -297,11 +269,83 @@ mod tests {
                 type_id: t.kind,
                 data: Bytes::from(t.body),
             };
-            media.extend(ser.serialize(&p, false, false).unwrap().bytes);
+            out.extend(ser.serialize(&p, false, false).unwrap().bytes);
         }
-        let mut raw = vec![0u8];
-        raw.extend(&media[1..]);
-        run(rtmp_session, &[media, raw, vec![1]], "rtmp_session", 300);
+        out
+    }
+
+    /// Seed inputs per target; also written to `fuzz/seeds/` by `write_seeds`.
+    fn seeds(target: &str) -> Vec<Vec<u8>> {
+        let with_prefix = |p: u8, v: &[u8]| [&[p][..], v].concat();
+        match target {
+            "flv_tags" => {
+                let sample = tag_records();
+                vec![sample.clone(), sample[..200].to_vec()]
+            }
+            "amf0" => {
+                let script = sample_tags().into_iter().find(|t| t.kind == 18).unwrap().body;
+                // Nesting far past the guard (rml_amf0 alone overflows a 2 MiB stack at ~5000).
+                let deep = std::iter::repeat_n([3u8, 0, 1, b'a'], 1000).flatten().collect();
+                vec![script, deep]
+            }
+            "codec_config" => {
+                let tags = sample_tags();
+                let avcc = tags.iter().find(|t| t.kind == 9 && t.body[1] == 0).unwrap();
+                let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+                vec![
+                    avcc.body[5..].to_vec(),
+                    std::fs::read(format!("{dir}x265_320x180.hvcC")).unwrap(),
+                    std::fs::read(format!("{dir}x264_1920x1080.avcC")).unwrap(),
+                    vec![0x12, 0x10],
+                ]
+            }
+            "chunk_stream" => vec![with_prefix(100, &media_chunks()), vec![0x03; 40]],
+            "rtmp_session" => {
+                let media = media_chunks();
+                // Odd mode: connected and publishing first; even: right after the handshake.
+                vec![with_prefix(1, &media), with_prefix(40, &media), vec![1]]
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flv_tags_target() {
+        run(flv_tags, &seeds("flv_tags"), "flv_tags", 3000);
+    }
+
+    #[test]
+    fn amf0_target() {
+        run(amf0, &seeds("amf0"), "amf0", 3000);
+    }
+
+    #[test]
+    fn codec_config_target() {
+        run(codec_config, &seeds("codec_config"), "codec_config", 3000);
+    }
+
+    #[test]
+    fn chunk_stream_target() {
+        run(chunk_stream, &seeds("chunk_stream"), "chunk_stream", 3000);
+    }
+
+    #[test]
+    fn rtmp_session_target() {
+        run(rtmp_session, &seeds("rtmp_session"), "rtmp_session", 300);
+    }
+
+    /// `cargo test -p edge-rtmp --lib write_seeds -- --ignored` refreshes `fuzz/seeds/`.
+    #[test]
+    #[ignore]
+    fn write_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
+        for target in ["flv_tags", "amf0", "codec_config", "chunk_stream", "rtmp_session"] {
+            let dir = root.join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, s) in seeds(target).iter().enumerate() {
+                std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! listeners, tells systemd READY only once all of that is done, and feeds the watchdog while
 //! the critical loops make progress. `rms-edge keys` manages API keys offline.
 
+mod ingest;
 mod listen;
 mod netinfo;
 mod tls;
@@ -226,9 +227,18 @@ async fn run(cfg: Config) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let http = listen::bind(cfg.http_addr, "http").await?;
     let https = listen::bind(cfg.https_addr, "https").await?;
+    let rtmp = listen::bind(cfg.rtmp_addr, "RTMP ingest").await?;
+    let rtmps = listen::bind(cfg.rtmps_addr, "RTMPS ingest").await?;
+    let glue: Arc<dyn edge_rtmp::PublishAuthorizer> = Arc::new(ingest::RtmpGlue::new(live.clone(), db.clone()));
+    let rtmp_cfg = edge_rtmp::RtmpConfig {
+        idle_timeout: std::time::Duration::from_secs(cfg.ingest_idle_timeout_secs),
+        ..Default::default()
+    };
     let tasks = vec![
         tokio::spawn(listen::serve(http, app.clone(), None, Scheme::Http, shutdown_rx.clone())),
-        tokio::spawn(listen::serve(https, app.clone(), Some(tls.acceptor), Scheme::Https, shutdown_rx.clone())),
+        tokio::spawn(listen::serve(https, app.clone(), Some(tls.acceptor.clone()), Scheme::Https, shutdown_rx.clone())),
+        tokio::spawn(edge_rtmp::serve(rtmp, None, glue.clone(), rtmp_cfg.clone(), shutdown_rx.clone())),
+        tokio::spawn(edge_rtmp::serve(rtmps, Some(tls.acceptor), glue, rtmp_cfg, shutdown_rx.clone())),
     ];
 
     let http_port = cfg.http_addr.port();

@@ -85,7 +85,9 @@ pub fn dash_mpd(p: &Presentation, now: OffsetDateTime, opts: &DashOptions) -> St
                 .renditions
                 .iter()
                 .filter(|r| r.kind == kind)
-                .map(|r| (r, p.listed(&r.id).map(|(_, seg)| seg).filter(|seg| seg.period == per.id).collect::<Vec<_>>()))
+                .map(|r| {
+                    (r, p.listed(&r.id).map(|(_, seg)| seg).filter(|seg| seg.period == per.id).collect::<Vec<_>>())
+                })
                 .filter(|(_, segs)| !segs.is_empty())
                 .collect();
             if reps.is_empty() {

@@ -131,7 +131,8 @@ mod tests {
             parse_resource(&segment_path("video_3500000", 42)),
             Some(Resource::Segment { rendition: "video_3500000", seq: 42 })
         );
-        for bad in ["video", "../x/1.m4s", "video/-1.m4s", "video/init-.mp4", "video/1.m4s/x", "video/a.m4s", "/1.m4s"] {
+        for bad in ["video", "../x/1.m4s", "video/-1.m4s", "video/init-.mp4", "video/1.m4s/x", "video/a.m4s", "/1.m4s"]
+        {
             assert_eq!(parse_resource(bad), None, "{bad}");
         }
     }
