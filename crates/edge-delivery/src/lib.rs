@@ -49,6 +49,15 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     r
 }
 
+/// A refusal, turned into a response at the edge (small, so results stay cheap to move).
+struct Refused(StatusCode, &'static str, String);
+
+impl Refused {
+    fn response(&self) -> Response {
+        error(self.0, self.1, &self.2)
+    }
+}
+
 fn cors(r: &mut Response) {
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -120,7 +129,7 @@ impl Delivery {
         let resolved = tokio::task::spawn_blocking(move || this.resolve(&pp).map(|r| (pp, r))).await;
         let (pp, (_locator, asset)) = match resolved {
             Ok(Ok(x)) => x,
-            Ok(Err(resp)) => return resp,
+            Ok(Err(refused)) => return refused.response(),
             Err(e) => {
                 tracing::error!("playback lookup failed: {e}");
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
@@ -138,42 +147,41 @@ impl Delivery {
     }
 
     /// Locator → asset, with the checks a player's request must pass.
-    fn resolve(&self, pp: &PlaybackPath) -> Result<(LocatorRow, AssetRow), Response> {
+    fn resolve(&self, pp: &PlaybackPath) -> Result<(LocatorRow, AssetRow), Refused> {
         let internal = |e: edge_db::DbError| {
             tracing::error!("playback lookup: {e}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.")
+            Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
         };
         let locator = self.db.locator_by_id(&pp.locator_id).map_err(internal)?.ok_or_else(|| {
-            error(
+            Refused(
                 StatusCode::NOT_FOUND,
                 "LocatorNotFound",
-                "No streaming locator has this id (it may have been deleted).",
+                "No streaming locator has this id (it may have been deleted).".into(),
             )
         })?;
         let now = Timestamp::now();
         let window = |k: &str| locator.properties[k].as_str().and_then(Timestamp::parse);
         if window("startTime").is_some_and(|s| now < s) || window("endTime").is_some_and(|e| now > e) {
-            return Err(error(
+            return Err(Refused(
                 StatusCode::FORBIDDEN,
                 "LocatorNotActive",
-                "The streaming locator is outside its startTime/endTime window.",
+                "The streaming locator is outside its startTime/endTime window.".into(),
             ));
         }
-        let asset =
-            self.db.asset(&locator.asset_name.to_ascii_lowercase()).map_err(internal)?.ok_or_else(|| {
-                error(StatusCode::NOT_FOUND, "AssetNotFound", "The locator's asset no longer exists.")
-            })?;
+        let asset = self.db.asset(&locator.asset_name.to_ascii_lowercase()).map_err(internal)?.ok_or_else(|| {
+            Refused(StatusCode::NOT_FOUND, "AssetNotFound", "The locator's asset no longer exists.".into())
+        })?;
         match &asset.manifest_name {
             Some(m) if m.eq_ignore_ascii_case(&pp.manifest) => Ok((locator, asset)),
-            Some(m) => Err(error(
+            Some(m) => Err(Refused(
                 StatusCode::NOT_FOUND,
                 "ManifestNotFound",
-                &format!("This asset's manifest is '{m}.ism', not '{}.ism'.", pp.manifest),
+                format!("This asset's manifest is '{m}.ism', not '{}.ism'.", pp.manifest),
             )),
-            None => Err(error(
+            None => Err(Refused(
                 StatusCode::NOT_FOUND,
                 "ManifestNotFound",
-                "This asset has never been recorded into: create a live output for it.",
+                "This asset has never been recorded into: create a live output for it.".into(),
             )),
         }
     }
