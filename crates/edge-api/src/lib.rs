@@ -75,6 +75,8 @@ pub struct AppState {
     pub identity: Identity,
     pub addrs: PublicAddrs,
     pub live: LiveRegistry,
+    /// A live event stops itself after running this long.
+    pub event_max_duration: std::time::Duration,
     /// `<data-dir>/assets`: one directory per asset id holds its recording.
     pub assets_dir: std::path::PathBuf,
     pub version: &'static str,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use edge_db::{LiveEventRow, OperationKind, OperationRow};
+use edge_db::{LiveEventRow, OperationKind, OperationRow, StreamEventRow};
 use edge_live::LiveSession;
 use edge_model::state::{self, LiveEventAction, Transition};
 use edge_model::{
@@ -642,42 +642,85 @@ async fn action(st: &Shared, ctx: &Ctx, name: &str, action: &str, body: &[u8]) -
     } else {
         true
     };
-    let ev = get(st, name).await?;
-    let transition = state::transition(ev.state, act).map_err(|e| ApiError::conflict(e.0))?;
-    let operation =
-        op(&ev.name, if act == LiveEventAction::Stop && !remove_outputs { "stop:keepOutputs" } else { act.as_str() });
-    let key = ev.name.to_ascii_lowercase();
-    match transition {
-        Transition::NoOp => {
-            let mut done = operation.clone();
-            done.status = edge_model::OperationStatus::Succeeded;
-            done.finished = Some(Timestamp::now());
-            db(st, move |d| d.operation_insert(&done)).await?;
-        }
-        Transition::Run { during, .. } => {
-            let (o2, k2, from) = (operation.clone(), key.clone(), ev.state);
-            db(st, move |d| d.live_event_begin_op(&k2, from, during, &o2)).await?;
-            let st2 = st.clone();
-            lro::spawn(st, operation.id.clone(), async move {
-                match act {
-                    LiveEventAction::Start => run_start(&st2, &key).await,
-                    LiveEventAction::Stop => run_stop(&st2, &key, remove_outputs).await,
-                    LiveEventAction::Reset => {
-                        run_stop(&st2, &key, true).await?;
-                        run_start(&st2, &key).await
-                    }
-                    LiveEventAction::Allocate => {
-                        db(&st2, move |d| {
-                            d.live_event_set_state(&key, LiveEventState::StandBy, ProvisioningState::Succeeded)
-                        })
-                        .await
-                    }
-                    _ => unreachable!(),
-                }
-            });
-        }
-    }
+    let operation = begin_action(st, name, act, remove_outputs).await?;
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))
+}
+
+/// Starts a long-running action on a live event (validated by the state machine, one at a
+/// time) and returns its operation; the work runs in the background.
+pub(crate) fn begin_action<'a>(
+    st: &'a Shared,
+    name: &'a str,
+    act: LiveEventAction,
+    remove_outputs: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<OperationRow>> + Send + 'a>> {
+    // Boxed: start arms the auto-stop timer, which calls back into this function.
+    Box::pin(async move {
+        let ev = get(st, name).await?;
+        let transition = state::transition(ev.state, act).map_err(|e| ApiError::conflict(e.0))?;
+        let operation = op(
+            &ev.name,
+            if act == LiveEventAction::Stop && !remove_outputs { "stop:keepOutputs" } else { act.as_str() },
+        );
+        let key = ev.name.to_ascii_lowercase();
+        match transition {
+            Transition::NoOp => {
+                let mut done = operation.clone();
+                done.status = edge_model::OperationStatus::Succeeded;
+                done.finished = Some(Timestamp::now());
+                db(st, move |d| d.operation_insert(&done)).await?;
+            }
+            Transition::Run { during, .. } => {
+                let (o2, k2, from) = (operation.clone(), key.clone(), ev.state);
+                db(st, move |d| d.live_event_begin_op(&k2, from, during, &o2)).await?;
+                let st2 = st.clone();
+                lro::spawn(st, operation.id.clone(), async move {
+                    match act {
+                        LiveEventAction::Start => run_start(&st2, &key).await,
+                        LiveEventAction::Stop => run_stop(&st2, &key, remove_outputs).await,
+                        LiveEventAction::Reset => {
+                            run_stop(&st2, &key, true).await?;
+                            run_start(&st2, &key).await
+                        }
+                        LiveEventAction::Allocate => {
+                            db(&st2, move |d| {
+                                d.live_event_set_state(&key, LiveEventState::StandBy, ProvisioningState::Succeeded)
+                            })
+                            .await
+                        }
+                        _ => unreachable!(),
+                    }
+                });
+            }
+        }
+        Ok(operation)
+    })
+}
+
+/// Stops the event once it has run for the configured maximum (RMS: 12 h), unless it was
+/// stopped (or restarted: `started` no longer matches) meanwhile. `remaining` accounts for
+/// time already run before an appliance restart.
+pub(crate) fn arm_auto_stop(st: &Shared, ev: &LiveEventRow, started: Timestamp, remaining: std::time::Duration) {
+    let st = st.clone();
+    let (id, name) = (ev.id.clone(), ev.name.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(remaining).await;
+        if st.live.started(&id) != Some(started) {
+            return;
+        }
+        tracing::warn!(event = %name, max = ?st.event_max_duration, "the live event reached its maximum duration: stopping it (the recording is kept)");
+        let row = StreamEventRow {
+            time: Timestamp::now(),
+            event_type: "StreamEvent/EndIngest".into(),
+            level: "Warning".into(),
+            data: json!({"resultCode": "MPE_INGEST_MAX_DURATION", "resultMessage": format!("The live event ran for its maximum of {} s and was stopped.", st.event_max_duration.as_secs())}),
+        };
+        let id2 = id.clone();
+        let _ = db(&st, move |d| d.stream_event_append(&id2, &row, 1000)).await;
+        if let Err(e) = begin_action(&st, &name, LiveEventAction::Stop, true).await {
+            tracing::error!(event = %name, "automatic stop failed: {}", e.message);
+        }
+    });
 }
 
 /// What ingest needs to know about an event.
@@ -723,6 +766,9 @@ pub(crate) async fn run_start(st: &Shared, key: &str) -> ApiResult<()> {
     {
         st.live.stop(&ev.id).await;
         return Err(e);
+    }
+    if let Some(started) = st.live.started(&ev.id) {
+        arm_auto_stop(st, &ev, started, st.event_max_duration);
     }
     tracing::info!(event = %ev.name, protocol = %ev.protocol, "live event running: waiting for the encoder");
     Ok(())
@@ -800,7 +846,39 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                 .collect();
             Ok(ok_json(json!({"value": value})))
         }
-        _ => Ok(ok_json(json!({"value": []}))),
+        _ => {
+            let s = st.live.status(&ev.id);
+            let now = Timestamp::now().to_string();
+            let value: Vec<Value> = s
+                .tracks
+                .iter()
+                .map(|t| {
+                    json!({
+                        "eventType": "TrackEvent/IngestHeartbeat",
+                        "eventTime": now,
+                        "data": {
+                            "trackName": t.track_id,
+                            "trackType": t.track_id,
+                            "bitrate": t.expected_bitrate,
+                            "incomingBitrate": t.incoming_bitrate,
+                            "lastTimestamp": t.last_timestamp.map(|x| x.to_string()).unwrap_or_default(),
+                            "timescale": t.timescale.to_string(),
+                            "overlapCount": 0,
+                            "discontinuityCount": t.discontinuities,
+                            "nonincreasingCount": 0,
+                            "unexpectedBitrate": t.incoming_bitrate.is_some_and(|b| t.expected_bitrate > 0 && (b as f64) < 0.5 * t.expected_bitrate as f64),
+                            "state": "Running",
+                            "healthy": s.health != "Poor",
+                            "lastFragmentArrivalTime": s.last_updated.to_string(),
+                            "ingestDriftValue": t.ingest_drift,
+                            "transcriptionState": "",
+                            "transcriptionLanguage": "",
+                        }
+                    })
+                })
+                .collect();
+            Ok(ok_json(json!({"value": value})))
+        }
     }
 }
 

@@ -98,6 +98,12 @@ pub async fn startup(st: &Shared) -> ApiResult<Recovery> {
         st.live
             .start(crate::live_events::session_of(&ev))
             .map_err(|e| ApiError::internal("resuming a live pipeline", e))?;
+        // The event has been Running since it last changed state: the time limit counts from there.
+        let ran = (Timestamp::now().unix_nanos() - ev.last_modified.unix_nanos()).max(0) as u64;
+        let remaining = st.event_max_duration.saturating_sub(std::time::Duration::from_nanos(ran));
+        if let Some(started) = st.live.started(&ev.id) {
+            crate::live_events::arm_auto_stop(st, &ev, started, remaining);
+        }
         report.events_running.push(ev.name.clone());
     }
 

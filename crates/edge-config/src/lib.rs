@@ -232,8 +232,8 @@ impl Config {
         if !(2..=3600).contains(&self.ingest_idle_timeout_secs) {
             return Err(ConfigError::Invalid("ingest-idle-timeout-secs must be between 2 and 3600".into()));
         }
-        if self.event_max_duration_secs < 60 {
-            return Err(ConfigError::Invalid("event-max-duration-secs must be at least 60".into()));
+        if self.event_max_duration_secs < 5 {
+            return Err(ConfigError::Invalid("event-max-duration-secs must be at least 5".into()));
         }
         if self.token_lifetime_secs < 60 {
             return Err(ConfigError::Invalid("token-lifetime-secs must be at least 60".into()));

@@ -380,6 +380,15 @@ impl Db {
                     "Asset '{asset_name}' is already the target of a live output of live event '{other}'; use another asset."
                 )));
             }
+            let recorded: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM segments WHERE asset_id = ?1)", [&asset_id], |r| r.get(0))?;
+            if recorded {
+                // A finished recording is an immutable archive (and its VOD URLs are already
+                // published): a new recording needs a new asset.
+                return Err(DbError::Conflict(format!(
+                    "Asset '{asset_name}' already holds a recording; create a new asset for this live output."
+                )));
+            }
             check_scope_idle(tx, &op.scope, &event_name)?;
             let manifest_name = match manifest {
                 Some(m) => m,

@@ -115,6 +115,11 @@ pub struct TrackStatus {
     pub ingest_drift: String,
     pub requests_received: Option<u64>,
     pub requests_succeeded: Option<u64>,
+    /// Media time of the newest unit, in `timescale`.
+    pub last_timestamp: Option<i64>,
+    pub timescale: u32,
+    /// Timestamp discontinuities absorbed in this session.
+    pub discontinuities: u64,
 }
 
 struct Publisher {
@@ -208,6 +213,11 @@ impl LiveRegistry {
             p.finish().await;
         }
         true
+    }
+
+    /// When the event's current run started (distinguishes runs of the same event).
+    pub fn started(&self, event_id: &str) -> Option<Timestamp> {
+        self.inner.read().expect("registry poisoned").get(event_id).map(|e| e.session.started)
     }
 
     pub fn is_running(&self, event_id: &str) -> bool {

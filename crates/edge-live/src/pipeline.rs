@@ -241,12 +241,24 @@ impl Pipeline {
         for out in outs {
             match &out {
                 Output::Init(init) => {
+                    let seen_before = self.inits.keys().any(|(r, p)| *r == init.rendition.id && *p < init.period);
+                    if seen_before {
+                        self.stream_event(
+                            "StreamEvent/Discontinuity",
+                            "Warning",
+                            json!({
+                                "trackName": init.rendition.id,
+                                "mediaType": init.rendition.kind.as_str(),
+                                "resultMessage": format!("The input restarted (encoder reconnect or new parameters): period {} begins; players see a discontinuity.", init.period),
+                            }),
+                        );
+                    }
                     self.inits.insert((init.rendition.id.clone(), init.period), init.clone());
                     self.media.presentation.write().expect("poisoned").apply(&out, now);
                 }
                 Output::Segment(seg) => segments.push(seg.clone()),
                 Output::LongGop(g) => self.stream_event(
-                    "StreamEvent/LongGop",
+                    "StreamEvent/UnalignedKeyFrames",
                     "Warning",
                     json!({
                         "trackId": g.track_id,

@@ -42,6 +42,9 @@ impl IngestProbe for RtmpProbe {
                     ingest_drift: t.drift_ms.map(|d| format!("{d} ms")).unwrap_or_else(|| "n/a".into()),
                     requests_received: Some(t.frames),
                     requests_succeeded: Some(t.frames),
+                    last_timestamp: t.last_dts,
+                    timescale: t.timescale,
+                    discontinuities: s.discontinuities,
                 }
             })
             .collect()

@@ -199,6 +199,7 @@ async fn run(cfg: Config) -> Result<()> {
         },
         live: live.clone(),
         assets_dir: assets_dir.clone(),
+        event_max_duration: std::time::Duration::from_secs(cfg.event_max_duration_secs),
         version: VERSION,
         served: AtomicU64::new(0),
     });
