@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use edge_cmaf::{MediaSegment, Output, Packager, PackagerConfig};
+use edge_cmaf::manifest::{self, dash_mpd, hls_media, hls_multivariant};
+use edge_cmaf::{DashOptions, MediaSegment, Output, Packager, PackagerConfig, Presentation};
 use edge_media::{AccessUnit, Codec, MediaEvent, Track};
 
 const FPS: i64 = 30;
@@ -20,19 +21,30 @@ fn have(tool: &str) -> bool {
     Command::new(tool).arg("-version").output().is_ok_and(|o| o.status.success())
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edge-cmaf-ffprobe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory, removed when dropped (also when the test fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("edge-cmaf-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
 }
 
 fn encode(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let (v, a) = (dir.join("in.h264"), dir.join("in.aac"));
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=320x180:rate={FPS}"))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t"])
-        .arg(SECS.to_string())
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x180:rate={FPS}:duration={SECS}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:sample_rate=48000:duration={SECS}"))
         .args(["-map", "0:v", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "30", "-bf", "2"])
         .args(["-x264-params", "scenecut=0:b-adapt=0:open-gop=0", "-bsf:v", "h264_mp4toannexb", "-f", "h264"])
         .arg(&v)
@@ -183,7 +195,7 @@ fn video_units(h264: &[u8]) -> Video {
     let mut pending: Vec<u8> = Vec::new();
     for nal in nals {
         let t = nal[0] & 0x1f;
-        if matches!(t, 7 | 8 | 9) {
+        if (7..=9).contains(&t) {
             continue; // parameter sets live in avcC; AUDs are not needed
         }
         let vcl = t == 1 || t == 5;
@@ -243,8 +255,9 @@ fn ffprobe_decodes_every_frame_across_a_discontinuity() {
         eprintln!("SKIPPED: ffmpeg/ffprobe not installed (apt-get install -y ffmpeg)");
         return;
     }
-    let dir = scratch();
-    let (h264, adts) = encode(&dir);
+    let scratch = Scratch::new("ffprobe");
+    let dir = &scratch.0;
+    let (h264, adts) = encode(dir);
     let video = video_units(&h264);
     let (asc, aac) = audio_units(&adts);
     assert_eq!(video.frames.len() as i64, FPS * SECS);
@@ -362,12 +375,56 @@ fn ffprobe_decodes_every_frame_across_a_discontinuity() {
         assert_eq!(ts.len(), 2 * frames);
         assert!(ts.windows(2).all(|w| w[1].1 > w[0].1), "{name}: DTS not increasing");
         if track == 1 {
-            // Presentation order is restored (PTS is a permutation of one frame per slot).
+            // Presentation order is restored: per period, PTS are one frame per slot. (ffmpeg
+            // adds the largest negative composition offset to every PTS, so they are compared
+            // with each other, not with the decode times.)
+            let second = segs.iter().find(|s| s.period == 1).unwrap().start as i64;
             let mut pts: Vec<i64> = ts.iter().map(|t| t.0).collect();
             pts.sort();
-            assert!(pts.windows(2).all(|w| w[1] - w[0] == FRAME), "video PTS gaps: {pts:?}");
-            assert_eq!(pts[0], 0);
+            let (p0, p1) = pts.split_at(frames);
+            for half in [p0, p1] {
+                assert!(half.windows(2).all(|w| w[1] - w[0] == FRAME), "video PTS gaps: {half:?}");
+            }
+            assert_eq!(p1[0] - p0[0], second, "period 1 starts where the packager put it");
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
+
+    // The manifests and the URL layout, read by ffmpeg's own HLS and DASH clients from files
+    // laid out as the HTTP delivery serves them below `.../manifest.ism/`.
+    let root = dir.join("manifest.ism");
+    let epoch = time::OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800);
+    let mut pres = Presentation::new(false, epoch, Duration::from_secs(300), Duration::from_secs(2));
+    for o in &outs {
+        pres.apply(o, epoch);
+        let (path, data) = match o {
+            Output::Init(i) => (manifest::init_path(&i.rendition.id, i.period), &i.data),
+            Output::Segment(s) => (manifest::segment_path(&s.rendition_id, s.seq), &s.data),
+            _ => continue,
+        };
+        std::fs::create_dir_all(root.join(&path).parent().unwrap()).unwrap();
+        std::fs::write(root.join(path), data).unwrap();
+    }
+    std::fs::write(root.join("manifest.m3u8"), hls_multivariant(&pres)).unwrap();
+    for r in ["video", "audio"] {
+        std::fs::write(root.join(manifest::media_playlist_path(r)), hls_media(&pres, r).unwrap()).unwrap();
+    }
+    std::fs::write(root.join("manifest.mpd"), dash_mpd(&pres, epoch, &DashOptions::default())).unwrap();
+    let (v, a) = (video.frames.len(), aac.len());
+    for (name, periods) in [("manifest.m3u8", [2].as_slice()), ("manifest.mpd", [1, 2].as_slice())] {
+        let info = ffprobe(
+            &root.join(name),
+            &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0"],
+        );
+        let streams: Vec<(&str, usize)> = info
+            .lines()
+            .filter_map(|l| l.split_once(','))
+            .map(|(codec, n)| (codec, n.trim().parse().unwrap()))
+            .collect();
+        assert!(streams.iter().any(|s| s.0 == "h264") && streams.iter().any(|s| s.0 == "aac"), "{name}: {info}");
+        for (codec, n) in streams {
+            let per_period = if codec == "h264" { v } else { a };
+            // ffmpeg's DASH client reads only one Period; its HLS client follows discontinuities.
+            assert!(periods.iter().any(|p| p * per_period == n), "{name}: {codec} {n} frames");
+        }
+    }
 }

@@ -200,11 +200,14 @@ struct Mpd {
     periods: Vec<MpdPeriod>,
 }
 
+/// (number, presentation time, duration) in seconds.
+type MpdSegment = (u64, f64, f64);
+
 #[derive(Debug, Default)]
 struct MpdPeriod {
     id: String,
     start: f64,
-    reps: Vec<(String, Vec<(u64, f64, f64)>)>,
+    reps: Vec<(String, Vec<MpdSegment>)>,
 }
 
 fn parse_xs_duration(v: &str) -> f64 {

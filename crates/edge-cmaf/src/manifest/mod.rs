@@ -1,4 +1,4 @@
-//! HLS and DASH manifests: pure functions of a [`Presentation`](crate::Presentation).
+//! HLS and DASH manifests: pure functions of a [`crate::Presentation`].
 //!
 //! Every URL is relative. The manifests are served at
 //! `/{locatorId}/{manifestName}.ism/manifest(format=...)`, so DASH and the HLS multivariant
@@ -112,6 +112,80 @@ fn xs_duration(d: Duration, decimals: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::presentation::{Period, SegmentRef};
+    use crate::time::MediaTime;
+    use edge_media::TrackKind;
+
+    fn rendition(id: &str, kind: TrackKind) -> Rendition {
+        Rendition {
+            id: id.into(),
+            track_id: 1,
+            kind,
+            codec: if kind == TrackKind::Video { "avc1.64001f" } else { "mp4a.40.2" }.into(),
+            bandwidth: 1000,
+            average_bandwidth: 0,
+            width: 0,
+            height: 0,
+            frame_rate: None,
+            sample_rate: 48_000,
+            channels: 2,
+            timescale: 1000,
+        }
+    }
+
+    fn single(renditions: Vec<Rendition>, segments: u64) -> Presentation {
+        let mut p =
+            Presentation::new(true, OffsetDateTime::UNIX_EPOCH, Duration::from_secs(60), Duration::from_secs(2));
+        p.add_period(Period {
+            id: 0,
+            media_start: MediaTime::ZERO,
+            start: Duration::ZERO,
+            renditions: renditions.clone(),
+        });
+        for r in &renditions {
+            for seq in 1..=segments {
+                let seg = SegmentRef {
+                    seq,
+                    start: (seq - 1) * 2000,
+                    duration: 2000,
+                    timescale: 1000,
+                    period: 0,
+                    program_date_time: None,
+                    independent: true,
+                    bytes: 0,
+                };
+                p.add_segment(&r.id, seg);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn audio_only_and_video_only_multivariants() {
+        let audio = hls_multivariant(&single(vec![rendition("audio", TrackKind::Audio)], 1));
+        assert!(!audio.contains("EXT-X-MEDIA:"));
+        assert_eq!(audio.matches("#EXT-X-STREAM-INF:").count(), 1);
+        assert!(audio.contains("CODECS=\"mp4a.40.2\"\naudio/index.m3u8"));
+
+        let video = hls_multivariant(&single(vec![rendition("video", TrackKind::Video)], 1));
+        assert!(!video.contains("AUDIO=") && !video.contains("RESOLUTION"));
+        assert_eq!(video.matches("#EXT-X-STREAM-INF:BANDWIDTH=1000,").count(), 1);
+    }
+
+    #[test]
+    fn readiness_unknown_renditions_and_escaping() {
+        let mut p = single(vec![rendition("video", TrackKind::Video), rendition("a&b", TrackKind::Audio)], 0);
+        assert!(!p.is_ready());
+        assert!(hls_media(&p, "nope").is_none());
+        let empty = hls_media(&p, "video").unwrap();
+        assert!(empty.contains("#EXT-X-MEDIA-SEQUENCE:1\n") && !empty.contains("EXTINF"));
+        p = single(p.periods[0].renditions.clone(), 2);
+        assert!(p.is_ready());
+        let mpd = dash_mpd(&p, OffsetDateTime::UNIX_EPOCH, &DashOptions::default());
+        assert!(mpd.contains("<Representation id=\"a&amp;b\""), "{mpd}");
+        assert!(mpd.contains("<S t=\"0\" d=\"2000\" r=\"1\"/>"));
+        assert!(!mpd.contains("UTCTiming"), "only with a URL");
+    }
 
     #[test]
     fn formats_times() {
