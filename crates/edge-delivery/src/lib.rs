@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edge_cmaf::{DashOptions, Presentation, manifest};
 use edge_db::{AssetRow, Db, LocatorRow};
-use edge_live::LiveRegistry;
+use edge_live::{EventMedia, LiveRegistry};
 use edge_model::Timestamp;
 use path::{Format, PathError, PlaybackPath, Target};
 use serde_json::json;
@@ -38,6 +39,9 @@ pub struct Delivery {
     /// with a recording cannot be recorded into again), so entries stay valid until the asset
     /// goes; the cache is bounded by simply clearing it when full.
     vod: Mutex<HashMap<String, Arc<Presentation>>>,
+    /// Manifests by (asset id, request target): players poll live playlists every second or
+    /// two, so each is rendered once per new segment, not once per request.
+    rendered: Mutex<HashMap<(String, String), Arc<Rendered>>>,
 }
 
 const VOD_CACHE_ENTRIES: usize = 64;
@@ -69,22 +73,25 @@ fn cors(r: &mut Response) {
 
 /// Where the presentation of a request comes from.
 enum Source {
-    Live(Presentation),
+    /// A Running event records into the asset: its live view, at a version.
+    Live(Arc<EventMedia>),
     Vod(Arc<Presentation>),
 }
 
-impl Source {
-    fn get(&self) -> &Presentation {
-        match self {
-            Source::Live(p) => p,
-            Source::Vod(p) => p,
-        }
-    }
+/// A rendered manifest: the presentation version it was rendered from, and its bytes.
+struct Rendered {
+    version: u64,
+    live: bool,
+    content_type: &'static str,
+    body: Bytes,
 }
+
+/// Rendered manifests kept (live ones are replaced at every new segment).
+const RENDER_CACHE_ENTRIES: usize = 256;
 
 impl Delivery {
     pub fn new(db: Arc<Db>, live: LiveRegistry, assets_dir: PathBuf) -> Self {
-        Delivery { db, live, assets_dir, vod: Mutex::new(HashMap::new()) }
+        Delivery { db, live, assets_dir, vod: Mutex::new(HashMap::new()), rendered: Mutex::new(HashMap::new()) }
     }
 
     /// `GET /time`: the appliance's clock for DASH players (`UTCTiming`, http-iso).
@@ -191,9 +198,9 @@ impl Delivery {
         if let Some(info) = self.db.asset_live_info(&asset.id)?
             && info.live_event_running
             && let Some(media) = self.live.media(&info.live_event_id)
-            && let Some(p) = media.asset_view(&asset.id)
+            && media.records(&asset.id)
         {
-            return Ok(Some(Source::Live(p)));
+            return Ok(Some(Source::Live(media)));
         }
         if let Some(p) = self.vod.lock().expect("poisoned").get(&asset.id) {
             return Ok(Some(Source::Vod(p.clone())));
@@ -213,33 +220,43 @@ impl Delivery {
         Ok(Some(Source::Vod(p)))
     }
 
-    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, asset: &AssetRow) -> Response {
-        let this = self.clone();
-        let a2 = asset.clone();
-        let source = match tokio::task::spawn_blocking(move || this.source(&a2)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::error!("playback: {e}");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
-            }
-            Err(e) => {
-                tracing::error!("playback: {e}");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
-            }
-        };
+    /// Renders a manifest (or answers why not), caching it per presentation version.
+    fn render(&self, asset: &AssetRow, target: &Target) -> Result<Arc<Rendered>, Refused> {
+        let source = self.source(asset).map_err(|e| {
+            tracing::error!("playback: {e}");
+            Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
+        })?;
         let not_ready = || {
-            error(
+            Refused(
                 StatusCode::NOT_FOUND,
                 "ManifestNotAvailable",
-                "Live manifest is not available: no media has been packaged yet. Check the encoder (getStatus).",
+                "Live manifest is not available: no media has been packaged yet. Check the encoder (getStatus).".into(),
             )
         };
-        let Some(source) = source else { return not_ready() };
-        let p = source.get();
-        if p.live && !p.is_ready() {
-            return not_ready();
+        let source = source.ok_or_else(not_ready)?;
+        let (version, live) = match &source {
+            Source::Live(m) => (m.version(), true),
+            Source::Vod(_) => (u64::MAX, false),
+        };
+        let key = (asset.id.clone(), format!("{target:?}"));
+        if let Some(r) = self.rendered.lock().expect("poisoned").get(&key)
+            && r.version == version
+            && r.live == live
+        {
+            return Ok(r.clone());
         }
-        let (body, content_type) = match &pp.target {
+        let view;
+        let p: &Presentation = match &source {
+            Source::Live(m) => {
+                view = m.asset_view(&asset.id).ok_or_else(not_ready)?;
+                &view
+            }
+            Source::Vod(p) => p,
+        };
+        if p.live && !p.is_ready() {
+            return Err(not_ready());
+        }
+        let (body, content_type) = match target {
             Target::Manifest { format: Format::HlsCmaf, .. } => {
                 (manifest::hls_multivariant(p), "application/vnd.apple.mpegurl")
             }
@@ -249,12 +266,38 @@ impl Delivery {
             }
             Target::MediaPlaylist { rendition } => match manifest::hls_media(p, rendition) {
                 Some(b) => (b, "application/vnd.apple.mpegurl"),
-                None => return error(StatusCode::NOT_FOUND, "NotFound", "No such rendition."),
+                None => return Err(Refused(StatusCode::NOT_FOUND, "NotFound", "No such rendition.".into())),
             },
             _ => unreachable!("files are served elsewhere"),
         };
-        let cache = if p.live { "no-cache, max-age=1" } else { "public, max-age=60" };
-        let mut r = ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body).into_response();
+        let r = Arc::new(Rendered { version, live: p.live, content_type, body: Bytes::from(body) });
+        let mut cache = self.rendered.lock().expect("poisoned");
+        if cache.len() >= RENDER_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, r.clone());
+        Ok(r)
+    }
+
+    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, asset: &AssetRow) -> Response {
+        let this = self.clone();
+        let (a2, target) = (asset.clone(), pp.target.clone());
+        let rendered = match tokio::task::spawn_blocking(move || this.render(&a2, &target)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(refused)) => return refused.response(),
+            Err(e) => {
+                tracing::error!("playback: {e}");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "Rendering failed; see the log.",
+                );
+            }
+        };
+        let cache = if rendered.live { "no-cache, max-age=1" } else { "public, max-age=60" };
+        let mut r =
+            ([(header::CONTENT_TYPE, rendered.content_type), (header::CACHE_CONTROL, cache)], rendered.body.clone())
+                .into_response();
         cors(&mut r);
         r
     }

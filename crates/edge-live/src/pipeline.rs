@@ -333,8 +333,23 @@ impl Pipeline {
     }
 
     fn record(&self, asset: &str, batch: &[MediaSegment]) -> Result<(), edge_record::RecordError> {
-        let mut attached = self.media.attached.write().expect("poisoned");
-        let Some(a) = attached.get_mut(asset) else { return Ok(()) };
+        // Work on a copy: file IO and fsync happen without holding the lock delivery reads.
+        let Some(mut copy) = self.media.attached.read().expect("poisoned").get(asset).cloned() else { return Ok(()) };
+        let result = self.record_into(asset, &mut copy, batch);
+        if let Some(a) = self.media.attached.write().expect("poisoned").get_mut(asset) {
+            a.first_seq = copy.first_seq;
+            a.inits = copy.inits;
+            a.periods = copy.periods;
+        }
+        result
+    }
+
+    fn record_into(
+        &self,
+        asset: &str,
+        a: &mut Attachment,
+        batch: &[MediaSegment],
+    ) -> Result<(), edge_record::RecordError> {
         let half_target = self.target.as_secs_f64() / 2.0;
         let mut rows = Vec::new();
         for seg in batch {
