@@ -20,9 +20,9 @@ cargo build --locked --workspace
 step "Rust unit tests"
 cargo test --locked --workspace
 
-step "black-box tests of the real binary (API contract, bad input, restart, official SDKs)"
+step "black-box tests of the real binary (API contract, bad input, restart, official SDKs, live path with ffmpeg and Chromium)"
 mkdir -p tests/artifacts
-RMS_EDGE_BIN="$ROOT/target/debug/rms-edge" .venv/bin/python -m pytest tests/api tests/sdk \
+CI="${CI:-1}" RMS_EDGE_BIN="$ROOT/target/debug/rms-edge" .venv/bin/python -m pytest tests/api tests/sdk tests/live \
     -q -p no:cacheprovider --timeout=300 --junitxml=tests/artifacts/pytest.xml
 
 step "image checks (systemd units, rootfs, Yocto layer)"

@@ -218,15 +218,16 @@ class PlaylistWatcher(threading.Thread):
     rules that only show over time: media sequence never decreasing, and each segment URI keeping
     its media sequence number and discontinuity sequence number across reloads."""
 
-    def __init__(self, live: Live, renditions=RENDITIONS, period: float = 0.5):
+    def __init__(self, live: Live, renditions=RENDITIONS, period: float = 0.5, mpd: bool = False):
         super().__init__(daemon=True)
-        self.live, self.renditions, self.period = live, renditions, period
+        self.live, self.renditions, self.period, self.poll_mpd = live, renditions, period, mpd
         self.snapshots: dict[str, list[tuple[float, MediaPlaylist]]] = {r: [] for r in renditions}
+        self.mpds: list[tuple[float, str]] = []
         self.errors: list[str] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for r in self.renditions:
                 try:
                     g = self.live.get(self.live.media_url(r), timeout=5)
@@ -239,10 +240,28 @@ class PlaylistWatcher(threading.Thread):
                         self.errors.append(f"{r}: {g.status} after it had been served")
                 except Exception as e:  # noqa: BLE001 - recorded, asserted by the test
                     self.errors.append(f"{r}: {type(e).__name__}: {e}")
-            self._stop.wait(self.period)
+            if self.poll_mpd:
+                try:
+                    g = self.live.get(self.live.dash_url, timeout=5)
+                    if g.status == 200 and (not self.mpds or self.mpds[-1][1] != g.text):
+                        self.mpds.append((time.time(), g.text))
+                except OSError as e:
+                    self.errors.append(f"mpd: {e}")
+            self._halt.wait(self.period)
+
+    def dump(self, directory: Path) -> None:
+        """Every distinct playlist/MPD seen, with the wall-clock time it was first seen."""
+        for r, snaps in self.snapshots.items():
+            with open(directory / f"watched-{r}.m3u8.txt", "w") as f:
+                for t, pl in snaps:
+                    f.write(f"==== +{t - snaps[0][0]:.2f}s\n{pl.text}\n")
+        if self.mpds:
+            with open(directory / "watched-mpd.xml.txt", "w") as f:
+                for t, text in self.mpds:
+                    f.write(f"==== {time.strftime('%H:%M:%S', time.gmtime(t))}.{int(t % 1 * 1000):03d}Z\n{text}\n")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
 
     def check(self) -> None:
@@ -348,3 +367,47 @@ def decode_segments(live: Live, rendition: str, pl: MediaPlaylist, segs, workdir
             assert abs(frames - expect) <= 2, f"video {s.uri}: {frames} frames decoded for EXTINF {s.duration}"
         out.append(st)
     return out
+
+
+def dash_segment_wallclock(mpd: Mpd, period, rep, seg) -> float:
+    """Unix time at which a DASH segment starts: availabilityStartTime + Period@start + (t - pto)/timescale."""
+    from _media import parse_pdt
+    ast = parse_pdt(mpd.attrs["availabilityStartTime"]).timestamp() if "availabilityStartTime" in mpd.attrs else 0.0
+    return ast + (period.start or 0.0) + (seg.t - rep.pto) / rep.timescale
+
+
+def check_periods_ordered(mpd: Mpd, where: str = "") -> None:
+    """Each Period starts no earlier than the previous one's media ends (no overlap on the timeline)."""
+    for a, b in zip(mpd.periods, mpd.periods[1:]):
+        va = [r for r in a.reps if r.content_type == "video"][0]
+        end_a = (a.start or 0.0) + (va.segments[-1].t + va.segments[-1].d - va.pto) / va.timescale
+        assert b.start is not None and b.start >= end_a - 0.05, \
+            f"{where}: Period {b.id} starts at {b.start}s, before Period {a.id}'s video ends at {end_a:.3f}s"
+
+
+def check_dash_hls_agree(live: Live, mpd: Mpd, pls: dict, *, tol: float = 0.5, where: str = "") -> int:
+    """Segments at the same URL in the MPD and in a live HLS media playlist have the same duration and,
+    for a dynamic MPD, the same wall-clock start (MPD timing vs EXT-X-PROGRAM-DATE-TIME). Returns the
+    number of segments compared."""
+    n = 0
+    for period in mpd.periods:
+        for rep in period.reps:
+            pl = pls.get(rep.content_type)
+            if pl is None:
+                continue
+            by_url = {join(live.media_url(rep.content_type), s.uri): s for s in pl.segments}
+            for seg in rep.segments:
+                url = join(live.dash_url, rep.url(rep.media, seg))
+                h = by_url.get(url)
+                if h is None:
+                    continue
+                n += 1
+                assert abs(seg.d / rep.timescale - h.duration) < 0.011, \
+                    f"{where}: {url}: MPD duration {seg.d / rep.timescale:.3f}s, EXTINF {h.duration}"
+                if mpd.type == "dynamic" and h.pdt is not None:
+                    wc = dash_segment_wallclock(mpd, period, rep, seg)
+                    off = wc - h.pdt.timestamp()
+                    assert abs(off) < tol, (f"{where}: {url} starts at {off:+.3f}s from its PROGRAM-DATE-TIME by the "
+                                            f"MPD's timing (Period {period.id} start {period.start})")
+    assert n > 0, f"{where}: no segment URL is shared by the MPD and the HLS playlists"
+    return n

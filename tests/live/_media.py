@@ -146,8 +146,11 @@ class MediaPlaylist:
 
 
 def parse_pdt(s: str) -> dt.datetime:
+    """ISO 8601 date-time (PDT, eventTime, UTCTiming); fractions beyond microseconds are cut."""
     s = s.strip().replace("Z", "+00:00")
-    return dt.datetime.fromisoformat(s)
+    s = re.sub(r"(\.\d{6})\d+", r"\1", s)
+    d = dt.datetime.fromisoformat(s)
+    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
 
 
 def parse_media(text: str) -> MediaPlaylist:

@@ -17,10 +17,17 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHROMIUM = os.environ.get("RMS_EDGE_CHROMIUM", "/usr/bin/chromium")
 
 
-def log_line(artifacts: Path, msg: str) -> None:
-    """Prints (shown with -s or on failure) and keeps a timeline in artifacts/timeline.txt."""
+# Measurements shown in pytest's terminal summary (conftest.py: pytest_terminal_summary).
+SUMMARY: list[str] = []
+
+
+def log_line(artifacts: Path, msg: str, *, summary: bool = False) -> None:
+    """Prints (shown with -s or on failure) and keeps a timeline in artifacts/timeline.txt; `summary`
+    lines also appear at the end of the pytest run."""
     line = f"[{time.strftime('%H:%M:%S')}] {msg}"
     print(line)
+    if summary:
+        SUMMARY.append(f"{artifacts.name}: {msg}")
     with open(artifacts / "timeline.txt", "a") as f:
         f.write(line + "\n")
 
@@ -59,7 +66,7 @@ class Encoder:
             c += ["-rtmp_app", self.rtmp_app]
         if self.rtmp_playpath is not None:
             c += ["-rtmp_playpath", self.rtmp_playpath]
-        c += ["-f", "flv", self.url]
+        c += ["-f", "flv", "-flvflags", "no_duration_filesize", self.url]
         return c
 
     def start(self) -> "Encoder":
@@ -239,7 +246,8 @@ class Player:
         self.dump(pid)
         brief = {k: last.get(k) for k in ("currentTime", "readyState", "paused", "ended", "duration", "buffered",
                                            "videoWidth", "fatal", "errors", "maxCc", "frags")} if last else None
-        raise AssertionError(f"{pid}: {what} not reached in {timeout}s; last state {json.dumps(brief)[:3000]}")
+        why = "fatal player error before" if last and fail_on_fatal and last.get("fatal") else f"not reached in {timeout}s:"
+        raise AssertionError(f"{pid}: {why} {what}; last state {json.dumps(brief)[:3000]}")
 
     def dump(self, pid: str) -> None:
         """Keeps the page's state history, event list and a screenshot in the artifacts."""

@@ -30,7 +30,7 @@ for p in (str(_HERE), str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "api
         sys.path.insert(0, p)
 
 from appliance import Appliance  # noqa: E402
-from _procs import ANSI, CHROMIUM, Encoder, Player  # noqa: E402
+from _procs import ANSI, CHROMIUM, SUMMARY, Encoder, Player  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 JS = ROOT / "tests" / "js"
@@ -57,6 +57,14 @@ def pytest_collection_modifyitems(config, items):
     for it in items:
         if Path(str(it.fspath)).parent == _HERE:
             it.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The measurements the suites record but do not assert (e.g. time to first playable manifest)."""
+    if SUMMARY:
+        terminalreporter.section("live measurements")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
 
 
 # ---------------------------------------------------------------------------------------- artifacts
