@@ -300,6 +300,15 @@ impl LiveRegistry {
         e.ingestion.interruptions.push(Interruption { begin: now, end: None, reason: reason.to_owned() });
     }
 
+    /// Names of the events whose pipeline is stuck (see [`PipelineHandle::is_stuck`]).
+    pub fn stuck_pipelines(&self, limit: Duration) -> Vec<String> {
+        let m = self.inner.read().expect("registry poisoned");
+        m.values()
+            .filter(|e| e.pipeline.as_ref().is_some_and(|p| p.is_stuck(limit)))
+            .map(|e| e.session.event_name.clone())
+            .collect()
+    }
+
     pub fn running_count(&self) -> usize {
         self.inner.read().expect("registry poisoned").len()
     }

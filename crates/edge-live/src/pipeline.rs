@@ -48,12 +48,22 @@ struct Attachment {
 
 /// What delivery reads: the event's live presentation and which part belongs to which asset.
 pub struct EventMedia {
+    /// Milliseconds since `epoch` of the last handled event: the watchdog's view of this
+    /// pipeline's progress.
+    progress_ms: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
     presentation: RwLock<Presentation>,
     attached: RwLock<HashMap<String, Attachment>>,
     version: watch::Sender<u64>,
 }
 
 impl EventMedia {
+    /// How long ago the pipeline last handled an event.
+    pub fn since_progress(&self) -> Duration {
+        let last = Duration::from_millis(self.progress_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
     /// Bumped after every change; `subscribe` to wait for the next segment.
     pub fn version(&self) -> u64 {
         *self.version.borrow()
@@ -112,6 +122,12 @@ pub struct PipelineHandle {
 }
 
 impl PipelineHandle {
+    /// A pipeline with media waiting that has not made progress for `limit`: stuck (a hung
+    /// disk, a deadlock). An idle pipeline (no publisher) is not stuck.
+    pub fn is_stuck(&self, limit: Duration) -> bool {
+        self.inlet.pending() > 0 && self.media.since_progress() > limit
+    }
+
     /// A sender for the next publisher session.
     pub fn sender(&self) -> MediaSender {
         self.inlet.reattach()
@@ -186,8 +202,13 @@ pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<Pip
     let presentation =
         presentation.unwrap_or_else(|| Presentation::new(true, OffsetDateTime::now_utc(), DEFAULT_WINDOW, target));
     let (version, _) = watch::channel(0);
-    let media =
-        Arc::new(EventMedia { presentation: RwLock::new(presentation), attached: RwLock::new(attached), version });
+    let media = Arc::new(EventMedia {
+        progress_ms: Default::default(),
+        epoch: std::time::Instant::now(),
+        presentation: RwLock::new(presentation),
+        attached: RwLock::new(attached),
+        version,
+    });
     let (inlet, rx, _stats) = edge_media::queue(QUEUE_CAPACITY);
     let (stop_tx, stop_rx) = oneshot::channel();
     if resumed {
@@ -221,6 +242,8 @@ impl Pipeline {
             // segments now (the next publisher starts a new period).
             let outs = self.packager.push(ev);
             self.handle(outs);
+            let ms = self.media.epoch.elapsed().as_millis() as u64;
+            self.media.progress_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
         }
         let outs = self.packager.flush();
         self.handle(outs);

@@ -217,6 +217,11 @@ impl MediaSender {
         self.cancelled.clone()
     }
 
+    /// Events waiting in the queue (sent, not yet received).
+    pub fn pending(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Whether the consumer is gone.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed() || self.cancelled.load(Ordering::Relaxed)

@@ -1,7 +1,8 @@
 //! The systemd watchdog. `WATCHDOG=1` is sent at half the configured period, and only while
 //! the critical loops report progress: the async runtime (this task runs on it), the database
-//! writer (a ping takes its lock, so a stuck writer stops the pings) and the API (a request
-//! served through the full router stack). When one of them hangs, systemd kills and restarts
+//! writer (a ping takes its lock, so a stuck writer stops the pings), the API (a request
+//! served through the full router stack) and every live pipeline (packaging and recording:
+//! media waiting but no progress for 10 s). When one of them hangs, systemd kills and restarts
 //! the service.
 
 use std::sync::Arc;
@@ -53,6 +54,11 @@ impl Watchdog {
                 .unwrap_or(false);
         if !db_ok {
             tracing::error!("watchdog: the database writer did not answer within 5 s");
+            return false;
+        }
+        let stuck = st.live.stuck_pipelines(Duration::from_secs(10));
+        if !stuck.is_empty() {
+            tracing::error!(events = ?stuck, "watchdog: live pipelines made no progress for 10 s with media waiting");
             return false;
         }
         let router = edge_api::router(st.clone());
