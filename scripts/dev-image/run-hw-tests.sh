@@ -12,6 +12,16 @@ if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="$
 [ -x "$PY" ] || { python3 -m venv "$ROOT/.venv-image"; PY="$ROOT/.venv-image/bin/python"; }
 "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q pytest
 
+# qemu from bookworm-backports (bookworm's 7.2 would replace the machine's newer qemu-utils;
+# platform-notes §10). Idempotent: nothing happens when it is installed.
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list
+    fi
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -t bookworm-backports \
+        --no-install-recommends install -y qemu-system-x86
+fi
 "$ROOT/scripts/dev-image/build.sh" "$BIN" "$OUT"
 trap '"$ROOT/scripts/dev-image/boot.sh" "$OUT" --stop' EXIT
 "$ROOT/scripts/dev-image/boot.sh" "$OUT" --wait
