@@ -213,6 +213,12 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
                     "The SRT passphrase must be 10 to 79 characters long (SRT's rule).",
                 ));
             }
+            // Encoders put the passphrase in a URL and ffmpeg does not URL-decode it.
+            if !p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)) {
+                return Err(ApiError::invalid_parameter(
+                    "The SRT passphrase may contain only letters, digits, '-', '_', '.' and '~' (encoders put it in a URL unescaped).",
+                ));
+            }
             input_out["srtPassphrase"] = json!(p);
         }
         if let Some(l) = srt_latency {
@@ -444,14 +450,17 @@ pub(crate) fn endpoints(st: &Shared, ev: &LiveEventRow) -> Vec<Value> {
             json!({"protocol": "RTMPS", "url": format!("rtmps://{h}:{}/live", a.rtmps_port)}),
         ],
         StreamingProtocol::Srt => {
+            // Ready to paste into ffmpeg/OBS: the passphrase alphabet needs no escaping (ffmpeg
+            // does not decode it), `pbkeylen` is always stated with a passphrase (libsrt callers
+            // that omit it crash srt-tokio 0.4.4's listener), and ffmpeg/OBS read `latency` in
+            // microseconds (srt-live-transmit and GStreamer read milliseconds).
             let mut url = format!("srt://{h}:{}?streamid={token}", a.srt_port);
             let input = &ev.properties["input"];
             if let Some(p) = input["srtPassphrase"].as_str() {
-                url.push_str("&passphrase=");
-                url.push_str(&percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC).to_string());
+                url.push_str(&format!("&passphrase={p}&pbkeylen=16"));
             }
             if let Some(l) = input["srtLatency"].as_i64() {
-                url.push_str(&format!("&latency={l}"));
+                url.push_str(&format!("&latency={}", l * 1000));
             }
             vec![json!({"protocol": "SRT", "url": url})]
         }
@@ -749,6 +758,8 @@ pub(crate) fn session_of(ev: &LiveEventRow) -> LiveSession {
         started: Timestamp::now(),
         key_frame_interval,
         allow,
+        srt_passphrase: input["srtPassphrase"].as_str().map(str::to_owned),
+        srt_latency: input["srtLatency"].as_u64().map(std::time::Duration::from_millis),
     }
 }
 

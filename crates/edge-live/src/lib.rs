@@ -36,6 +36,9 @@ pub struct LiveSession {
     pub key_frame_interval: Option<Duration>,
     /// `input.accessControl.ip.allow` as (network, prefix length); empty = everyone.
     pub allow: Vec<(IpAddr, u8)>,
+    /// SRT events: `input.srtPassphrase` (None: unencrypted) and `input.srtLatency`.
+    pub srt_passphrase: Option<String>,
+    pub srt_latency: Option<Duration>,
 }
 
 impl LiveSession {
@@ -402,6 +405,8 @@ mod tests {
             started: Timestamp::now(),
             key_frame_interval: None,
             allow,
+            srt_passphrase: None,
+            srt_latency: None,
         }
     }
 

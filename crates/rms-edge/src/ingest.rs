@@ -196,6 +196,150 @@ impl PublishAuthorizer for RtmpGlue {
     }
 }
 
+/// getStatus's view of an SRT session.
+struct SrtProbe(Arc<edge_srt::SrtStats>);
+
+impl IngestProbe for SrtProbe {
+    fn tracks(&self) -> Vec<TrackStatus> {
+        let s = self.0.snapshot(Instant::now());
+        s.tracks
+            .iter()
+            .map(|t| TrackStatus {
+                track_id: t.kind.as_str().to_owned(),
+                expected_bitrate: t.bitrate,
+                incoming_bitrate: Some(t.bitrate),
+                ingest_drift: t.drift_ms.map(|d| format!("{d} ms")).unwrap_or_else(|| "n/a".into()),
+                requests_received: Some(t.frames),
+                requests_succeeded: Some(t.frames),
+                last_timestamp: t.last_dts,
+                timescale: t.timescale,
+                discontinuities: 0,
+            })
+            .collect()
+    }
+
+    fn last_media_age(&self) -> Option<Duration> {
+        self.0.last_media_age(Instant::now())
+    }
+}
+
+/// The appliance's side of SRT ingest: stream id → event (with its passphrase), then the same
+/// registry decisions and stream events as RTMP.
+pub struct SrtGlue {
+    rtmp: RtmpGlue,
+}
+
+impl SrtGlue {
+    pub fn new(live: LiveRegistry, db: Arc<Db>) -> Self {
+        SrtGlue { rtmp: RtmpGlue::new(live, db) }
+    }
+}
+
+impl edge_srt::SrtAuthorizer for SrtGlue {
+    fn lookup(&self, req: &edge_srt::SrtRequest) -> Result<edge_srt::SrtEventSettings, edge_srt::Refusal> {
+        let target = req.target.as_ref().ok_or(edge_srt::Refusal::MissingStreamId)?;
+        let candidates: Vec<&str> = target.candidates().collect();
+        for key in &candidates {
+            if let Some(s) = self.rtmp.live.by_token(key) {
+                if s.protocol != edge_model::StreamingProtocol::Srt {
+                    return Err(edge_srt::Refusal::Other(format!(
+                        "live event {} takes {} input, not SRT",
+                        s.event_name, s.protocol
+                    )));
+                }
+                if !s.admits(req.peer.ip()) {
+                    return Err(edge_srt::Refusal::AddressNotAllowed);
+                }
+                return Ok(edge_srt::SrtEventSettings {
+                    key: key.to_string(),
+                    event_id: s.event_id,
+                    event_name: s.event_name,
+                    passphrase: s.srt_passphrase,
+                    key_length: None,
+                    latency: s.srt_latency,
+                });
+            }
+        }
+        match candidates.iter().find_map(|k| self.rtmp.stopped_event_name(k)) {
+            Some((_, name, _)) => Err(edge_srt::Refusal::NotRunning(name)),
+            None => Err(edge_srt::Refusal::UnknownStreamId),
+        }
+    }
+
+    fn authorize(
+        &self,
+        req: &edge_srt::SrtRequest,
+        ev: &edge_srt::SrtEventSettings,
+    ) -> Result<edge_srt::SrtGrant, edge_srt::Refusal> {
+        let stats = Arc::new(edge_srt::SrtStats::new());
+        let name = req.target.as_ref().and_then(|t| t.stream_name.clone()).unwrap_or_else(|| "default".into());
+        match self.rtmp.live.authorize_publish(&ev.key, req.peer.ip(), name.clone(), Arc::new(SrtProbe(stats.clone())))
+        {
+            Ok(t) => {
+                self.rtmp.grants.lock().expect("poisoned").insert(req.connection_id, (t.event_id.clone(), t.grant));
+                tracing::info!(event = %t.event_name, peer = %req.peer, "SRT encoder connected");
+                self.rtmp.stream_event(
+                    t.event_id.clone(),
+                    "StreamEvent/BeginIngest",
+                    "Information",
+                    json!({"streamName": name, "remoteIp": truncated_ip(req.peer.ip()), "resultCode": "S_OK", "resultMessage": "SRT publish accepted"}),
+                );
+                Ok(edge_srt::SrtGrant { event_id: t.event_id, event_name: t.event_name, media: t.media, stats })
+            }
+            Err(PublishRefusal::UnknownKey) => Err(edge_srt::Refusal::UnknownStreamId),
+            Err(PublishRefusal::AlreadyPublishing(n)) => Err(edge_srt::Refusal::AlreadyPublishing(n)),
+            Err(PublishRefusal::AddressNotAllowed(_)) => Err(edge_srt::Refusal::AddressNotAllowed),
+            Err(PublishRefusal::NotRecording(n)) => {
+                Err(edge_srt::Refusal::Other(format!("live event {n} has no media pipeline")))
+            }
+        }
+    }
+
+    fn invalid_connection(&self, c: &edge_srt::InvalidConnection) {
+        let event = c.event_id.clone().or_else(|| {
+            let target = c.stream_id.as_deref().and_then(|s| edge_srt::parse_stream_id(s).ok())?;
+            target.candidates().find_map(|k| self.rtmp.live.by_token(k)).map(|s| s.event_id)
+        });
+        if let Some(event_id) = event {
+            let code =
+                if c.refusal.is_passphrase() { "MPE_INGEST_SRT_PASSPHRASE" } else { "MPE_INGEST_CONNECTION_REFUSED" };
+            self.rtmp.stream_event(
+                event_id,
+                "StreamEvent/InvalidConnection",
+                "Error",
+                connection_data(c.peer, code, &c.refusal.to_string()),
+            );
+        }
+    }
+
+    fn publish_ended(&self, e: &edge_srt::PublishEnded) {
+        let Some((event_id, grant)) = self.rtmp.grants.lock().expect("poisoned").remove(&e.connection_id) else {
+            return;
+        };
+        let (code, message) = match &e.reason {
+            edge_srt::EndReason::Disconnected(why) => {
+                ("MPE_CLIENT_DISCONNECTED", format!("The SRT connection closed: {why}"))
+            }
+            edge_srt::EndReason::Idle(d) => {
+                ("MPE_INGEST_MEDIA_TIMEOUT", format!("No media for {} s: disconnected.", d.as_secs()))
+            }
+            edge_srt::EndReason::Shutdown => ("MPE_SERVER_SHUTDOWN", "The appliance is shutting down.".to_owned()),
+            edge_srt::EndReason::ConsumerGone => {
+                ("MPE_INGEST_STOPPED", "The live event stopped, or a reconnecting encoder took over.".to_owned())
+            }
+            edge_srt::EndReason::Refused(r) => ("MPE_INGEST_STREAM_REFUSED", r.to_string()),
+        };
+        tracing::info!(event = %e.event_name, peer = %e.peer, reason = %message, "SRT encoder disconnected");
+        self.rtmp.live.publish_ended(&event_id, grant, code);
+        self.rtmp.stream_event(
+            event_id,
+            "StreamEvent/EndIngest",
+            "Information",
+            connection_data(e.peer, code, &message),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncated_ip;

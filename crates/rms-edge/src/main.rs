@@ -235,7 +235,17 @@ async fn run(cfg: Config) -> Result<()> {
         idle_timeout: std::time::Duration::from_secs(cfg.ingest_idle_timeout_secs),
         ..Default::default()
     };
+    let srt = tokio::net::UdpSocket::bind(cfg.srt_addr)
+        .await
+        .with_context(|| format!("cannot listen for SRT ingest on {} (UDP)", cfg.srt_addr))?;
+    tracing::info!("listening for SRT ingest on {} (UDP)", srt.local_addr().unwrap_or(cfg.srt_addr));
+    let srt_glue: Arc<dyn edge_srt::SrtAuthorizer> = Arc::new(ingest::SrtGlue::new(live.clone(), db.clone()));
+    let srt_cfg = edge_srt::SrtConfig {
+        idle_timeout: std::time::Duration::from_secs(cfg.ingest_idle_timeout_secs),
+        ..Default::default()
+    };
     let tasks = vec![
+        tokio::spawn(edge_srt::serve(srt, srt_glue, srt_cfg, shutdown_rx.clone())),
         tokio::spawn(listen::serve(http, app.clone(), None, Scheme::Http, shutdown_rx.clone())),
         tokio::spawn(listen::serve(https, app.clone(), Some(tls.acceptor.clone()), Scheme::Https, shutdown_rx.clone())),
         tokio::spawn(edge_rtmp::serve(rtmp, None, glue.clone(), rtmp_cfg.clone(), shutdown_rx.clone())),
