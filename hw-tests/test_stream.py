@@ -44,7 +44,8 @@ def test_rtmp_push_plays_over_hls(target, api, tmp_path):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             st, _, body = target.http("GET", manifest)
-            if st == 200 and b"#EXTINF" in body:
+            # The multivariant playlist lists variants (EXT-X-STREAM-INF) once media exists.
+            if st == 200 and b"#EXT-X-STREAM-INF" in body:
                 break
             assert proc.poll() is None, (tmp_path / "ffmpeg-push.log").read_text()[-2000:]
             time.sleep(2)
