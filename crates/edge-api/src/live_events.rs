@@ -48,8 +48,7 @@ pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, bo
 
 pub(crate) async fn get(st: &Shared, name: &str) -> ApiResult<LiveEventRow> {
     let key = name.to_ascii_lowercase();
-    db(st, move |d| d.live_event(&key))
-        .await?
+    crate::db_read(st, |d| d.live_event(&key))?
         .ok_or_else(|| ApiError::not_found(format!("Live event '{name}' was not found.")))
 }
 
