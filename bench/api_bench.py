@@ -62,6 +62,12 @@ def wrk(a: Appliance, seconds: int) -> tuple[float, str]:
     return rps, p99
 
 
+def to_ms(s: str) -> float:
+    """wrk's latency text (`950.00us`, `61.50ms`, `1.02s`, `1.00m`) in milliseconds."""
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--starts", type=int, default=20)
@@ -72,11 +78,15 @@ def main() -> None:
         rps, p99 = wrk(a, args.seconds)
     med = statistics.median(starts)
     p95 = sorted(starts)[int(0.95 * (len(starts) - 1))]
-    print("| measure | rms-edge | peer (RMS, documented) | ratio |")
-    print("|---|---|---|---|")
+    p99_ms = to_ms(p99)
+    yes = lambda ok: "**yes**" if ok else "**no**"
+    print("| measure | rms-edge | peer (RMS, documented) | ratio | target (issue 2) | met |")
+    print("|---|---|---|---|---|---|")
     print(f"| live event start to Running, median of {len(starts)} | {med*1000:.1f} ms (p95 {p95*1000:.1f} ms) "
-          f"| 30-60 s | {RMS_START_SECONDS[0]/med:.0f}x-{RMS_START_SECONDS[1]/med:.0f}x faster |")
-    print(f"| GET live event, wrk -t2 -c64 {args.seconds}s, JWT bearer | {rps:,.0f} req/s, p99 {p99} | (target: 5,000 req/s, p99 < 10 ms) | {rps/5000:.1f}x target |")
+          f"| 30-60 s | {RMS_START_SECONDS[0]/med:.0f}x-{RMS_START_SECONDS[1]/med:.0f}x faster | < 1 s | {yes(p95 < 1.0)} |")
+    print(f"| GET live event, wrk -t2 -c64 {args.seconds}s, JWT bearer | {rps:,.0f} req/s, p99 {p99} | (no peer) "
+          f"| {rps/5000:.2f}x the req/s target | ≥ 5,000 req/s, p99 < 10 ms "
+          f"| {yes(rps >= 5000)} req/s, {yes(p99_ms < 10)} p99 |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,28 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests). Builds the release binary and runs every benchmark; results go in
-# docs/benchmarks.md with this command.
+# Benchmarks (not tests): they measure and print Markdown tables, they assert nothing.
+# Installs what they need (idempotent), builds the release binary, runs every benchmark.
+# Results go in docs/benchmarks.md with this command. Extra arguments go to bench/live_bench.py
+# (e.g. `scripts/bench.sh --soak-minutes 60` for the one-hour RSS run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends wrk
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v nginx >/dev/null || need+=(nginx-light)
+[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
+if [ ${#need[@]} -gt 0 ]; then
+  # The benchmark runs its own nginx (own config, ports and temp dir); the packaged service is
+  # neither configured nor used.
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}"
+fi
 cargo build --locked --release -p rms-edge
-python3 bench/api_bench.py "$@"
+echo "Machine: $(nproc) cores, $(uname -srm); $(uptime)"
+echo
+echo "## API (issue 2)"
+python3 bench/api_bench.py
+echo
+echo "## Live path (issue 3)"
+python3 bench/live_bench.py "$@"
+echo
+echo "Finished: $(uptime)"
