@@ -869,7 +869,13 @@ def main() -> None:
                     R[s.name].setdefault("cpu", {})[n] = run_guarded(f"{s.name} CPU at {n} streams", cpu_at, s, n,
                                                                      args.cpu_window)
         if "soak" in only:
-            log(f"RSS soak: {args.soak_streams} streams on both servers for {args.soak_minutes} min")
+            # Fresh processes: the earlier phases leave allocator arenas and threads behind, which
+            # would hide what the streams themselves add.
+            for s in servers:
+                s.stop()
+            servers[:] = [NginxRtmp().start(), RmsEdge().start()]
+            time.sleep(1)
+            log(f"RSS soak: {args.soak_streams} streams on both (fresh) servers for {args.soak_minutes} min")
             sk = run_guarded("soak", soak, servers, args.soak_streams, args.soak_minutes)
             for s in servers:
                 R[s.name]["soak"] = sk.get(s.name, sk)
@@ -938,7 +944,7 @@ def report(R, args, counts, load_start, load_end, elapsed) -> None:
             flat = f"inconclusive in {args.soak_minutes:g} min (no trend above allocator steps; run --soak-minutes 60)"
         else:
             flat = f"**no** ({growth_per_stream_h:+.2f} MiB/stream/h)"
-        rows.append((f"RSS over {args.soak_minutes:g} min with {n} streams (idle → end)", sk(es),
+        rows.append((f"RSS over {args.soak_minutes:g} min with {n} streams, fresh processes (idle → end)", sk(es),
                      sk(gs) if "last" in gs else "n/a", ratio(es["per_stream"], gs.get("per_stream")),
                      "≤ 1 MiB/stream, flat over 1 h", f"{yes(es['per_stream'] <= 1.0)} ≤ 1 MiB; flat: {flat}"))
     ew, gw = e.get("wrk", {}), g.get("wrk", {})
