@@ -40,6 +40,30 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports, each also free for UDP. The sockets are held until all are
+    chosen: picking them one after another can hand out the same port twice."""
+    held, ports = [], []
+    try:
+        while len(ports) < n:
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            held.append(t)
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                u.close()
+                continue
+            held.append(u)
+            ports.append(port)
+        return ports
+    finally:
+        for s in held:
+            s.close()
+
+
 class Appliance:
     """One running rms-edge process. Use as a context manager or call start()/stop()."""
 
@@ -51,12 +75,8 @@ class Appliance:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="rms-edge-test-")
         os.makedirs(self.data_dir, exist_ok=True)
-        self.http_port = free_port()
-        self.https_port = free_port()
-        self.rtmp_port = free_port()
-        self.rtmps_port = free_port()
-        self.srt_port = free_port(socket.SOCK_DGRAM)
-        self.rtsp_port = free_port()
+        self._pick_ports()
+        self._started_once = False
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
         self.api_key: str | None = None
@@ -97,8 +117,25 @@ class Appliance:
             *self.extra_args,
         ]
 
+    def _pick_ports(self) -> None:
+        (self.http_port, self.https_port, self.rtmp_port, self.rtmps_port, self.srt_port,
+         self.rtsp_port) = free_ports(6)
+
     # -- lifecycle -------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> "Appliance":
+        # Another process on the machine (an ffmpeg, a browser) can take a chosen port before
+        # rms-edge binds it; on a first start, choose new ports and try again. A restart keeps
+        # its ports, as a restarted appliance does.
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if self._started_once or attempt == 2 or "Address already in use" not in str(e):
+                    raise
+                self._pick_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> "Appliance":
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         self._stderr = open(self.log_path, "ab")
@@ -127,6 +164,7 @@ class Appliance:
         else:
             (Path(self.data_dir) / "test-api-key").write_text(self.api_key)
         self.wait_healthy(deadline - time.time())
+        self._started_once = True
         return self
 
     def wait_healthy(self, timeout: float) -> None:

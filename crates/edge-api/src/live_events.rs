@@ -9,8 +9,8 @@ use edge_db::{LiveEventRow, OperationKind, OperationRow, StreamEventRow};
 use edge_live::LiveSession;
 use edge_model::state::{self, LiveEventAction, Transition};
 use edge_model::{
-    EncodingType, IsoDuration, LiveEventName, LiveEventState, ProvisioningState, RtspPullMode, StreamOption,
-    StreamingProtocol, StretchMode, Timestamp,
+    EncodingType, IsoDuration, LiveEventName, LiveEventState, OperationStatus, ProvisioningState, RtspPullMode,
+    StreamOption, StreamingProtocol, StretchMode, Timestamp,
 };
 use serde_json::{Map, Value, json};
 
@@ -542,26 +542,27 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8]) -> ApiResult<Respo
         encoding_type: val.encoding_type,
         access_token: val.access_token,
         state: LiveEventState::Stopped,
-        provisioning: ProvisioningState::InProgress,
+        provisioning: if auto_start { ProvisioningState::InProgress } else { ProvisioningState::Succeeded },
         properties: val.properties,
         created: now,
         last_modified: now,
     };
-    let operation = op(&row.name, if auto_start { "create+start" } else { "create" });
+    let mut operation = op(&row.name, if auto_start { "create+start" } else { "create" });
+    if !auto_start {
+        // Nothing is left to do once the row is in: the operation is stored as finished, so a
+        // client that starts the event right after the 201 (without polling) is not refused.
+        operation.status = OperationStatus::Succeeded;
+        operation.finished = Some(now);
+    }
     let (r2, o2) = (row.clone(), operation.clone());
     db(st, move |d| d.live_event_insert(&r2, Some(&o2))).await?;
     tracing::info!(event = %row.name, protocol = %row.protocol, auto_start, "live event created");
     let body = to_json(st, ctx, &row);
     let st2 = st.clone();
     let key = name.key();
-    lro::spawn(st, operation.id.clone(), async move {
-        if auto_start {
-            run_start(&st2, &key).await
-        } else {
-            let k = key.clone();
-            db(&st2, move |d| d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)).await
-        }
-    });
+    if auto_start {
+        lro::spawn(st, operation.id.clone(), async move { run_start(&st2, &key).await });
+    }
     Ok(lro::accepted(ctx, &operation, StatusCode::CREATED, Some(body)))
 }
 

@@ -5,7 +5,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use edge_db::{LiveOutputRow, OperationKind, OperationRow};
 use edge_model::{
-    IsoDuration, LiveOutputName, LiveOutputState, ManifestName, ProvisioningState, ResourceName, Timestamp,
+    IsoDuration, LiveOutputName, LiveOutputState, ManifestName, OperationStatus, ProvisioningState, ResourceName,
+    Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -150,29 +151,29 @@ async fn create(st: &Shared, ctx: &Ctx, ev: &str, name: &str, body: &[u8]) -> Ap
         asset_name: asset.as_str().to_owned(),
         manifest_name: manifest,
         archive_window_ms: archive.0.as_millis() as i64,
-        state: LiveOutputState::Creating,
-        provisioning: ProvisioningState::InProgress,
+        // Creating an output only stores it, so it is Running the moment its row is in and the
+        // operation is stored as finished: a client that starts or stops the event right after
+        // the 201 is not refused with "another operation is in progress".
+        state: LiveOutputState::Running,
+        provisioning: ProvisioningState::Succeeded,
         properties: stored,
         created: now,
         last_modified: now,
     };
-    let operation = OperationRow::new(
+    let mut operation = OperationRow::new(
         OperationKind::LiveOutput,
         format!("le:{}", event.name.to_ascii_lowercase()),
         format!("{}/{}", event.name, row.name),
         "create",
     );
+    operation.status = OperationStatus::Succeeded;
+    operation.finished = Some(now);
     let (r2, o2, max) = (row.clone(), operation.clone(), event.encoding_type.max_live_outputs());
     let row = db(st, move |d| d.live_output_insert(&r2, max, &o2)).await.map_err(|e| {
         // A missing asset is a mistake in the request body, not a missing path resource.
         if e.status == StatusCode::NOT_FOUND { ApiError::invalid_parameter(e.message) } else { e }
     })?;
     tracing::info!(event = %event.name, output = %row.name, asset = %row.asset_name, "live output created");
-    let st2 = st.clone();
-    let id = row.id.clone();
-    lro::spawn(st, operation.id.clone(), async move {
-        db(&st2, move |d| d.live_output_set_state(&id, LiveOutputState::Running, ProvisioningState::Succeeded)).await
-    });
     Ok(lro::accepted(ctx, &operation, StatusCode::CREATED, Some(to_json(ctx, &row))))
 }
 
