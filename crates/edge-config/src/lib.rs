@@ -2,6 +2,7 @@
 //! `rootfs/etc/rms-edge/config.toml`), every key overridable by a command-line flag of the same
 //! name. Precedence: built-in defaults < the file < flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use serde::Deserialize;
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rms-edge/config.toml";
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -39,6 +40,117 @@ pub struct Config {
     pub event_max_duration_secs: u64,
     /// tracing filter, e.g. `info` or `info,edge_api=debug`.
     pub log_level: String,
+    /// Archive sync targets by storage account name (`[storage.<name>]` tables).
+    pub storage: BTreeMap<String, StorageTarget>,
+    /// The storage account of assets created without `storageAccountName`; empty = their
+    /// archives stay on the appliance only.
+    pub default_storage: String,
+    /// Upload bandwidth cap in Mbit/s (0 = unlimited).
+    pub upload_max_mbps: f64,
+    /// Daily window (UTC, "HH:MM-HH:MM", may wrap midnight) in which the cap does not apply;
+    /// empty = the cap always applies.
+    pub upload_unlimited_window: String,
+    /// Files larger than this are uploaded in parts of this size (block / multipart upload),
+    /// resumable part by part. S3 needs at least 5 MiB.
+    pub upload_part_size_kib: u64,
+    /// When free space on the data partition falls below this, the oldest archives that are
+    /// already synced are deleted; with nothing left to delete, new recordings are refused.
+    /// 0 = never delete.
+    pub disk_min_free_percent: f64,
+}
+
+/// Where the archives of one storage account name go.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct StorageTarget {
+    /// "azure", "s3" or "dir".
+    pub kind: String,
+    /// Azure: the storage account.
+    pub account: String,
+    /// Azure: the blob container.
+    pub container: String,
+    /// Azure: an account key (base64) ...
+    pub key: String,
+    /// ... or a SAS token (query string, with or without the leading '?').
+    pub sas: String,
+    /// Azure / S3: endpoint override (an emulator, a sovereign cloud, MinIO). For Azure it is
+    /// the account URL, e.g. `http://127.0.0.1:10000/devstoreaccount1` for Azurite.
+    pub endpoint: String,
+    /// S3: bucket and region.
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// S3: allow a plain-http endpoint.
+    pub allow_http: bool,
+    /// dir: a local or mounted directory.
+    pub path: String,
+    /// Public base URL of the copy (e.g. a CDN in front of the container); empty = the
+    /// endpoint's own URL.
+    pub public_url: String,
+}
+
+impl Eq for Config {}
+
+impl StorageTarget {
+    fn validate(&self, name: &str) -> Result<(), String> {
+        let need = |k: &str, v: &str| {
+            if v.is_empty() { Err(format!("[storage.{name}]: kind = \"{}\" needs '{k}'", self.kind)) } else { Ok(()) }
+        };
+        match self.kind.as_str() {
+            "azure" => {
+                need("account", &self.account)?;
+                need("container", &self.container)?;
+                if self.key.is_empty() == self.sas.is_empty() {
+                    return Err(format!("[storage.{name}]: kind = \"azure\" needs exactly one of 'key' or 'sas'"));
+                }
+            }
+            "s3" => {
+                need("bucket", &self.bucket)?;
+                need("region", &self.region)?;
+                if self.access_key_id.is_empty() != self.secret_access_key.is_empty() {
+                    return Err(format!("[storage.{name}]: 'access-key-id' and 'secret-access-key' go together"));
+                }
+            }
+            "dir" => need("path", &self.path)?,
+            "" => return Err(format!("[storage.{name}]: 'kind' is required (\"azure\", \"s3\" or \"dir\")")),
+            k => return Err(format!("[storage.{name}]: unknown kind \"{k}\" (use \"azure\", \"s3\" or \"dir\")")),
+        }
+        Ok(())
+    }
+}
+
+/// A daily UTC window "HH:MM-HH:MM" as minutes since midnight; `start > end` wraps midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyWindow {
+    pub start_min: u32,
+    pub end_min: u32,
+}
+
+impl DailyWindow {
+    pub fn parse(s: &str) -> Result<DailyWindow, String> {
+        let hm = |t: &str| -> Option<u32> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let bad = || format!("'{s}' is not a window like \"18:00-09:00\"");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let (start_min, end_min) = (hm(a).ok_or_else(bad)?, hm(b).ok_or_else(bad)?);
+        if start_min == end_min {
+            return Err(format!("'{s}' is an empty window"));
+        }
+        Ok(DailyWindow { start_min, end_min })
+    }
+
+    /// Whether minute-of-day `m` (UTC) is inside the window.
+    pub fn contains(&self, m: u32) -> bool {
+        if self.start_min < self.end_min {
+            (self.start_min..self.end_min).contains(&m)
+        } else {
+            m >= self.start_min || m < self.end_min
+        }
+    }
 }
 
 impl Default for Config {
@@ -63,6 +175,12 @@ impl Default for Config {
             ingest_idle_timeout_secs: 30,
             event_max_duration_secs: 12 * 3600,
             log_level: "info".into(),
+            storage: BTreeMap::new(),
+            default_storage: String::new(),
+            upload_max_mbps: 0.0,
+            upload_unlimited_window: String::new(),
+            upload_part_size_kib: 8192,
+            disk_min_free_percent: 10.0,
         }
     }
 }
@@ -139,6 +257,11 @@ fn addr(key: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 impl Config {
+    /// The storage target of a storage account name (ARM compares names case-insensitively).
+    pub fn storage_target(&self, name: &str) -> Option<(&str, &StorageTarget)> {
+        self.storage.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(k, v)| (k.as_str(), v))
+    }
+
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })
     }
@@ -238,6 +361,41 @@ impl Config {
         if self.token_lifetime_secs < 60 {
             return Err(ConfigError::Invalid("token-lifetime-secs must be at least 60".into()));
         }
+        for (name, t) in &self.storage {
+            if name.is_empty()
+                || name.len() > 64
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[storage.{name}]: a storage account name is letters, digits, '-' or '_'"
+                )));
+            }
+            t.validate(name).map_err(ConfigError::Invalid)?;
+            if t.kind == "s3" && self.upload_part_size_kib < 5 * 1024 {
+                return Err(ConfigError::Invalid(format!(
+                    "[storage.{name}] is S3, whose parts must be at least 5 MiB: set upload-part-size-kib to 5120 or more"
+                )));
+            }
+        }
+        if !self.default_storage.is_empty() && self.storage_target(&self.default_storage).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "default-storage = \"{}\" names no [storage.<name>] table",
+                self.default_storage
+            )));
+        }
+        if !(self.upload_max_mbps >= 0.0 && self.upload_max_mbps.is_finite()) {
+            return Err(ConfigError::Invalid("upload-max-mbps must be 0 (unlimited) or more".into()));
+        }
+        if !self.upload_unlimited_window.is_empty() {
+            DailyWindow::parse(&self.upload_unlimited_window)
+                .map_err(|e| ConfigError::Invalid(format!("upload-unlimited-window: {e}")))?;
+        }
+        if !(64..=4 * 1024 * 1024).contains(&self.upload_part_size_kib) {
+            return Err(ConfigError::Invalid("upload-part-size-kib must be between 64 and 4194304".into()));
+        }
+        if !(0.0..=90.0).contains(&self.disk_min_free_percent) {
+            return Err(ConfigError::Invalid("disk-min-free-percent must be between 0 and 90".into()));
+        }
         if self.public_host.contains('/') || self.public_host.contains("://") {
             return Err(ConfigError::Invalid(format!(
                 "public-host '{}' must be a host or host:port, without scheme or path",
@@ -286,12 +444,46 @@ mod tests {
             "log-level",
             "ingest-idle-timeout-secs",
             "event-max-duration-secs",
+            "default-storage",
+            "upload-max-mbps",
+            "upload-unlimited-window",
+            "upload-part-size-kib",
+            "disk-min-free-percent",
         ] {
             assert!(table.contains_key(key), "{key} missing from the shipped config.toml");
         }
         // Optional keys are documented as comments.
         assert!(text.contains("# tls-cert ="), "tls-cert undocumented");
         assert!(text.contains("# tls-key ="), "tls-key undocumented");
+        // Every storage target key is shown in a commented example table.
+        for key in [
+            "kind",
+            "account",
+            "container",
+            "key",
+            "sas",
+            "endpoint",
+            "public-url",
+            "bucket",
+            "region",
+            "access-key-id",
+            "secret-access-key",
+            "allow-http",
+            "path",
+        ] {
+            assert!(text.contains(&format!("\n# {key} =")), "storage key {key} undocumented");
+        }
+        // The commented examples, uncommented, are a valid configuration.
+        let example: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [storage."))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l).split(" # ").next().unwrap_or("").to_owned() + "\n")
+            .collect();
+        let example = example.replace("<account key>", "a2V5");
+        let cfg = Config::from_toml(&example, Path::new("example")).expect("storage examples parse");
+        let cfg = Config { upload_part_size_kib: 8192, ..cfg };
+        cfg.validate().expect("storage examples are valid");
+        assert_eq!(cfg.storage.len(), 3);
     }
 
     #[test]
@@ -313,6 +505,63 @@ mod tests {
         let e = Config::load(&ConfigArgs { config: Some(dir.join("main.toml")), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("acount-name"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn storage_targets_are_validated_with_clear_messages() {
+        let ok = r#"
+            default-storage = "Cloud"
+            upload-max-mbps = 20
+            upload-unlimited-window = "18:00-09:00"
+            [storage.cloud]
+            kind = "azure"
+            account = "acct"
+            container = "rec"
+            sas = "sv=1&sig=x"
+            [storage.s3]
+            kind = "s3"
+            bucket = "b"
+            region = "us-east-1"
+            endpoint = "http://127.0.0.1:9000"
+            allow-http = true
+        "#;
+        let cfg = Config::from_toml(ok, Path::new("c.toml")).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.storage_target("CLOUD").map(|(n, t)| (n, t.kind.as_str())), Some(("cloud", "azure")));
+        assert!(cfg.storage["s3"].allow_http);
+        let bad = |extra: &str, want: &str| {
+            let text = if extra.starts_with('[') { format!("{ok}\n{extra}") } else { format!("{extra}\n{ok}") };
+            let e = match Config::from_toml(&text, Path::new("c.toml")) {
+                Ok(c) => c.validate().unwrap_err().to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(want), "{extra}: {e}");
+        };
+        bad("[storage.x]\nkind = \"ftp\"", "unknown kind \"ftp\"");
+        bad("[storage.x]\nkind = \"azure\"\naccount = \"a\"\ncontainer = \"c\"", "exactly one of 'key' or 'sas'");
+        bad("[storage.x]\nkind = \"s3\"\nregion = \"r\"", "needs 'bucket'");
+        bad("[storage.x]\nkind = \"dir\"", "needs 'path'");
+        bad("[storage.x]\nkind = \"dir\"\npath = \"/p\"\nbuckett = \"typo\"", "buckett");
+        bad("[storage.\"a b\"]\nkind = \"dir\"\npath = \"/p\"", "letters, digits");
+        bad("upload-part-size-kib = 1024", "at least 5 MiB");
+        let c = Config { default_storage: "nope".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("default-storage = \"nope\""));
+        let c = Config { upload_unlimited_window: "9-18".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("upload-unlimited-window"));
+        let c = Config { upload_max_mbps: -1.0, ..Config::default() };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn daily_windows_wrap_midnight() {
+        let w = DailyWindow::parse("18:00-09:00").unwrap();
+        assert!(w.contains(18 * 60) && w.contains(23 * 60 + 59) && w.contains(0) && w.contains(8 * 60 + 59));
+        assert!(!w.contains(9 * 60) && !w.contains(12 * 60) && !w.contains(17 * 60 + 59));
+        let d = DailyWindow::parse("01:30-02:00").unwrap();
+        assert!(d.contains(90) && !d.contains(120) && !d.contains(89));
+        for bad in ["", "18:00", "25:00-01:00", "10:00-10:00", "1:60-2:00", "a-b"] {
+            assert!(DailyWindow::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,12 +8,14 @@
 
 mod recording;
 mod rows;
+mod sync;
 mod upgrade;
 
 pub use recording::*;
 pub use rows::*;
 /// Re-exported so callers build documents without naming serde_json themselves.
 pub use serde_json::Value as JsonValue;
+pub use sync::*;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -23,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
