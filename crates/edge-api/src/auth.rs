@@ -116,6 +116,11 @@ impl Auth {
         Ok(row.id)
     }
 
+    /// Whether `config.toml` sets an API key (which always lets clients in).
+    pub fn has_config_key(&self) -> bool {
+        self.config_key_sha256.is_some()
+    }
+
     fn key_still_valid(&self, id: &str) -> Result<bool, ApiError> {
         if id == CONFIG_KEY_ID {
             return Ok(self.config_key_sha256.is_some());

@@ -13,6 +13,7 @@ mod assets;
 mod body;
 mod endpoints;
 mod filters;
+mod keys;
 mod live_events;
 mod live_outputs;
 mod locators;
@@ -138,7 +139,12 @@ pub(crate) fn db_read<T>(st: &Shared, f: impl FnOnce(&Db) -> Result<T, edge_db::
 }
 
 pub fn router(state: Shared) -> Router {
-    Router::new().route("/auth/token", post(token)).route("/healthz", get(healthz)).fallback(dispatch).with_state(state)
+    Router::new()
+        .route("/auth/token", post(token))
+        .route("/healthz", get(healthz))
+        .merge(keys::routes())
+        .fallback(dispatch)
+        .with_state(state)
 }
 
 async fn healthz(State(st): State<Shared>) -> Response {
@@ -302,7 +308,9 @@ async fn handle(st: &Shared, parts: &axum::http::request::Parts, body: Bytes) ->
     }
 }
 
-async fn authenticate(st: &Shared, headers: &HeaderMap) -> ApiResult<()> {
+/// The API's authentication check (a JWT from `/auth/token` or a raw API key as the bearer, or
+/// `x-api-key`), for the appliance's own `/edge/v1` endpoints too.
+pub async fn authenticate(st: &Shared, headers: &HeaderMap) -> ApiResult<()> {
     let Some(token) = bearer(headers) else {
         return Err(ApiError::unauthorized(
             "AuthenticationFailed",

@@ -223,6 +223,8 @@ async fn run(cfg: Config) -> Result<()> {
         api = api.merge(wd.test_routes());
     }
     let delivery = Arc::new(Delivery::new(db.clone(), live.clone(), assets_dir.clone()));
+    // The technician console (/console/, `/` redirects to it) and GET /edge/v1/system.
+    let api = api.merge(edge_console::router(state.clone()));
     let app = app_router(api, delivery);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -277,7 +279,7 @@ async fn run(cfg: Config) -> Result<()> {
 }
 
 /// One router for every HTTP(S) request: playback URLs start with a locator id (a GUID),
-/// everything else is the API.
+/// everything else is the API (which carries the console at `/console/` and `/`).
 fn app_router(api: axum::Router, delivery: Arc<Delivery>) -> axum::Router {
     let d_time = delivery.clone();
     axum::Router::new()
