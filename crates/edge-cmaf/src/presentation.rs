@@ -282,6 +282,11 @@ impl Presentation {
             && p.renditions.iter().all(|r| self.tracks.get(&r.id).is_some_and(|l| !l.segments.is_empty()))
     }
 
+    /// True once this rendition has a segment: the moment its own media playlist is useful.
+    pub fn has_segments(&self, rendition_id: &str) -> bool {
+        self.tracks.get(rendition_id).is_some_and(|l| !l.segments.is_empty())
+    }
+
     /// A segment's start in the live presentation (since `availability_start`).
     pub fn live_start(&self, seg: &SegmentRef) -> Option<Duration> {
         let p = self.period(seg.period)?;

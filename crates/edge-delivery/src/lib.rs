@@ -9,24 +9,22 @@
 
 pub mod path;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edge_cmaf::{DashOptions, Presentation, manifest};
-use edge_db::{AssetRow, Db, LocatorRow};
+use edge_db::{AssetRow, Db};
 use edge_live::{EventMedia, LiveRegistry};
 use edge_model::Timestamp;
 use path::{Format, PathError, PlaybackPath, Target};
 use serde_json::json;
 use time::OffsetDateTime;
-use tower::ServiceExt;
 
 /// The `UTCTiming` URL of live MPDs (served by [`Delivery::time`]).
 pub const TIME_PATH: &str = "/time";
@@ -35,13 +33,70 @@ pub struct Delivery {
     db: Arc<Db>,
     live: LiveRegistry,
     assets_dir: PathBuf,
+    /// Locator id → what a request needs to know about its locator and asset. Players ask
+    /// every second or two per rendition; without this, each request would cost three
+    /// SQLite reads on the blocking pool. Locators are immutable, so the only staleness is
+    /// a deleted locator or asset, or a live output created or deleted, seen [`RESOLVE_TTL`] late.
+    resolved: Mutex<HashMap<String, Arc<Resolved>>>,
     /// Rebuilt VOD presentations, by asset id. A finished recording never changes (an asset
     /// with a recording cannot be recorded into again), so entries stay valid until the asset
     /// goes; the cache is bounded by simply clearing it when full.
     vod: Mutex<HashMap<String, Arc<Presentation>>>,
-    /// Manifests by (asset id, request target): players poll live playlists every second or
+    /// Manifests by asset id and request target: players poll live playlists every second or
     /// two, so each is rendered once per new segment, not once per request.
-    rendered: Mutex<HashMap<(String, String), Arc<Rendered>>>,
+    rendered: Mutex<HashMap<String, HashMap<Target, Arc<Rendered>>>>,
+    /// Recently requested segment and init files (immutable once written), so that the many
+    /// players of one live stream read each segment from disk once.
+    files: Mutex<FileCache>,
+}
+
+/// How long a resolved locator is trusted before it is read again.
+const RESOLVE_TTL: Duration = Duration::from_secs(1);
+const RESOLVE_CACHE_ENTRIES: usize = 1024;
+
+/// A locator resolved to its asset, with the live output recording into the asset, if any.
+struct Resolved {
+    asset: AssetRow,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    /// The live event whose live output records into the asset.
+    live_event_id: Option<String>,
+    at: Instant,
+}
+
+/// A byte-bounded cache of whole files, evicted oldest first. Segments are written once and
+/// read by every player of a stream within seconds, so first-in-first-out is as good as LRU.
+struct FileCache {
+    map: HashMap<PathBuf, Bytes>,
+    order: VecDeque<PathBuf>,
+    bytes: usize,
+}
+
+/// Memory kept for segment files: about 50 s of one 2.5 Mb/s rendition, or the newest
+/// segments of many streams.
+const FILE_CACHE_BYTES: usize = 16 << 20;
+/// Larger files are read from disk for each request instead.
+const FILE_CACHE_MAX_ITEM: usize = 4 << 20;
+
+impl FileCache {
+    fn get(&self, path: &Path) -> Option<Bytes> {
+        self.map.get(path).cloned()
+    }
+
+    fn insert(&mut self, path: PathBuf, data: Bytes) {
+        if data.len() > FILE_CACHE_MAX_ITEM || self.map.contains_key(&path) {
+            return;
+        }
+        while self.bytes + data.len() > FILE_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some(b) = self.map.remove(&old) {
+                self.bytes -= b.len();
+            }
+        }
+        self.bytes += data.len();
+        self.order.push_back(path.clone());
+        self.map.insert(path, data);
+    }
 }
 
 const VOD_CACHE_ENTRIES: usize = 64;
@@ -91,7 +146,15 @@ const RENDER_CACHE_ENTRIES: usize = 256;
 
 impl Delivery {
     pub fn new(db: Arc<Db>, live: LiveRegistry, assets_dir: PathBuf) -> Self {
-        Delivery { db, live, assets_dir, vod: Mutex::new(HashMap::new()), rendered: Mutex::new(HashMap::new()) }
+        Delivery {
+            db,
+            live,
+            assets_dir,
+            resolved: Mutex::new(HashMap::new()),
+            vod: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(HashMap::new()),
+            files: Mutex::new(FileCache { map: HashMap::new(), order: VecDeque::new(), bytes: 0 }),
+        }
     }
 
     /// `GET /time`: the appliance's clock for DASH players (`UTCTiming`, http-iso).
@@ -132,142 +195,180 @@ impl Delivery {
                 );
             }
         };
-        let this = self.clone();
-        let resolved = tokio::task::spawn_blocking(move || this.resolve(&pp).map(|r| (pp, r))).await;
-        let (pp, (_locator, asset)) = match resolved {
-            Ok(Ok(x)) => x,
-            Ok(Err(refused)) => return refused.response(),
-            Err(e) => {
-                tracing::error!("playback lookup failed: {e}");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.");
+        // What a file answer needs from the request (the request itself is not Sync, so it
+        // must not be held across an await).
+        let ask = FileAsk { head: req.method() == Method::HEAD, range: req.headers().get(header::RANGE).cloned() };
+        drop(req);
+        let resolved = match self.cached(&pp.locator_id) {
+            Some(r) => r,
+            None => {
+                let this = self.clone();
+                let id = pp.locator_id.clone();
+                match tokio::task::spawn_blocking(move || this.resolve(&id)).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(refused)) => return refused.response(),
+                    Err(e) => {
+                        tracing::error!("playback lookup failed: {e}");
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalServerError",
+                            "Lookup failed; see the log.",
+                        );
+                    }
+                }
             }
         };
+        if let Err(refused) = check(&resolved, &pp) {
+            return refused.response();
+        }
         match &pp.target {
             Target::Init { rendition, period } => {
-                self.file(req, &asset, rendition, &edge_record::init_name(*period)).await
+                self.file(&ask, &resolved.asset, rendition, &edge_record::init_name(*period)).await
             }
             Target::Segment { rendition, seq } => {
-                self.file(req, &asset, rendition, &edge_record::segment_name(*seq)).await
+                self.file(&ask, &resolved.asset, rendition, &edge_record::segment_name(*seq)).await
             }
-            Target::Manifest { .. } | Target::MediaPlaylist { .. } => self.manifest(&pp, &asset).await,
+            Target::Manifest { .. } | Target::MediaPlaylist { .. } => self.manifest(&pp, resolved).await,
         }
     }
 
-    /// Locator → asset, with the checks a player's request must pass.
-    fn resolve(&self, pp: &PlaybackPath) -> Result<(LocatorRow, AssetRow), Refused> {
+    fn cached(&self, locator_id: &str) -> Option<Arc<Resolved>> {
+        let cache = self.resolved.lock().expect("poisoned");
+        cache.get(locator_id).filter(|r| r.at.elapsed() < RESOLVE_TTL).cloned()
+    }
+
+    /// Locator → asset (and the live event recording into it), read from the database and
+    /// remembered for [`RESOLVE_TTL`].
+    fn resolve(&self, locator_id: &str) -> Result<Arc<Resolved>, Refused> {
         let internal = |e: edge_db::DbError| {
             tracing::error!("playback lookup: {e}");
             Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
         };
-        let locator = self.db.locator_by_id(&pp.locator_id).map_err(internal)?.ok_or_else(|| {
+        let locator = self.db.locator_by_id(locator_id).map_err(internal)?.ok_or_else(|| {
             Refused(
                 StatusCode::NOT_FOUND,
                 "LocatorNotFound",
                 "No streaming locator has this id (it may have been deleted).".into(),
             )
         })?;
-        let now = Timestamp::now();
         let window = |k: &str| locator.properties[k].as_str().and_then(Timestamp::parse);
-        if window("startTime").is_some_and(|s| now < s) || window("endTime").is_some_and(|e| now > e) {
-            return Err(Refused(
-                StatusCode::FORBIDDEN,
-                "LocatorNotActive",
-                "The streaming locator is outside its startTime/endTime window.".into(),
-            ));
-        }
         let asset = self.db.asset(&locator.asset_name.to_ascii_lowercase()).map_err(internal)?.ok_or_else(|| {
             Refused(StatusCode::NOT_FOUND, "AssetNotFound", "The locator's asset no longer exists.".into())
         })?;
-        match &asset.manifest_name {
-            Some(m) if m.eq_ignore_ascii_case(&pp.manifest) => Ok((locator, asset)),
-            Some(m) => Err(Refused(
-                StatusCode::NOT_FOUND,
-                "ManifestNotFound",
-                format!("This asset's manifest is '{m}.ism', not '{}.ism'.", pp.manifest),
-            )),
-            None => Err(Refused(
-                StatusCode::NOT_FOUND,
-                "ManifestNotFound",
-                "This asset has never been recorded into: create a live output for it.".into(),
-            )),
+        let live_event_id = self.db.asset_live_info(&asset.id).map_err(internal)?.map(|i| i.live_event_id);
+        let r = Arc::new(Resolved {
+            asset,
+            start: window("startTime"),
+            end: window("endTime"),
+            live_event_id,
+            at: Instant::now(),
+        });
+        let mut cache = self.resolved.lock().expect("poisoned");
+        if cache.len() >= RESOLVE_CACHE_ENTRIES {
+            cache.retain(|_, v| v.at.elapsed() < RESOLVE_TTL);
+            if cache.len() >= RESOLVE_CACHE_ENTRIES {
+                cache.clear();
+            }
         }
+        cache.insert(locator_id.to_owned(), r.clone());
+        Ok(r)
     }
 
-    /// The presentation of an asset: live while a Running event records into it, else VOD.
-    fn source(&self, asset: &AssetRow) -> Result<Option<Source>, edge_db::DbError> {
-        if let Some(info) = self.db.asset_live_info(&asset.id)?
-            && info.live_event_running
-            && let Some(media) = self.live.media(&info.live_event_id)
-            && media.records(&asset.id)
-        {
+    /// The live presentation of an asset, if a Running event records into it: in memory.
+    fn live_source(&self, r: &Resolved) -> Option<Arc<EventMedia>> {
+        let media = self.live.media(r.live_event_id.as_deref()?)?;
+        media.records(&r.asset.id).then_some(media)
+    }
+
+    /// The presentation of an asset: live while a Running event records into it, else VOD
+    /// (rebuilt from the recording index: a database read, so callers run it off the async
+    /// workers).
+    fn source(&self, r: &Resolved) -> Result<Option<Source>, edge_db::DbError> {
+        if let Some(media) = self.live_source(r) {
             return Ok(Some(Source::Live(media)));
         }
-        if let Some(p) = self.vod.lock().expect("poisoned").get(&asset.id) {
+        if let Some(p) = self.vod.lock().expect("poisoned").get(&r.asset.id) {
             return Ok(Some(Source::Vod(p.clone())));
         }
-        let Some(p) = edge_live::presentation::from_index(&self.db, &asset.id, false, Duration::ZERO)? else {
+        let Some(p) = edge_live::presentation::from_index(&self.db, &r.asset.id, false, Duration::ZERO)? else {
             return Ok(None);
         };
         let p = Arc::new(p);
         // Only a finished recording is cached: one whose live output is gone.
-        if self.db.asset_live_info(&asset.id)?.is_none() {
+        if self.db.asset_live_info(&r.asset.id)?.is_none() {
             let mut cache = self.vod.lock().expect("poisoned");
             if cache.len() >= VOD_CACHE_ENTRIES {
                 cache.clear();
             }
-            cache.insert(asset.id.clone(), p.clone());
+            cache.insert(r.asset.id.clone(), p.clone());
         }
         Ok(Some(Source::Vod(p)))
     }
 
-    /// Renders a manifest (or answers why not), caching it per presentation version.
-    fn render(&self, asset: &AssetRow, target: &Target) -> Result<Arc<Rendered>, Refused> {
-        let source = self.source(asset).map_err(|e| {
+    /// A manifest answered from memory: a live presentation (rendered at most once per
+    /// version) or a cached VOD one. `None` when the database must be read first.
+    fn render_fast(&self, r: &Resolved, target: &Target) -> Option<Result<Arc<Rendered>, Refused>> {
+        if let Some(media) = self.live_source(r) {
+            return Some(self.render_from(&r.asset, target, &Source::Live(media)));
+        }
+        let vod = self.vod.lock().expect("poisoned").get(&r.asset.id).cloned()?;
+        Some(self.render_from(&r.asset, target, &Source::Vod(vod)))
+    }
+
+    /// Renders a manifest (or answers why not), reading the database if needed.
+    fn render(&self, r: &Resolved, target: &Target) -> Result<Arc<Rendered>, Refused> {
+        let source = self.source(r).map_err(|e| {
             tracing::error!("playback: {e}");
             Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
         })?;
-        let not_ready = || {
-            Refused(
-                StatusCode::NOT_FOUND,
-                "ManifestNotAvailable",
-                "Live manifest is not available: no media has been packaged yet. Check the encoder (getStatus).".into(),
-            )
-        };
-        let source = source.ok_or_else(not_ready)?;
-        let (version, live) = match &source {
+        self.render_from(&r.asset, target, &source.ok_or_else(not_ready)?)
+    }
+
+    /// Renders a manifest of a presentation, caching it per presentation version.
+    fn render_from(&self, asset: &AssetRow, target: &Target, source: &Source) -> Result<Arc<Rendered>, Refused> {
+        let (version, live) = match source {
             Source::Live(m) => (m.version(), true),
             Source::Vod(_) => (u64::MAX, false),
         };
-        let key = (asset.id.clone(), format!("{target:?}"));
-        if let Some(r) = self.rendered.lock().expect("poisoned").get(&key)
+        if let Some(r) = self.rendered.lock().expect("poisoned").get(&asset.id).and_then(|m| m.get(target))
             && r.version == version
             && r.live == live
         {
             return Ok(r.clone());
         }
         let view;
-        let p: &Presentation = match &source {
+        let p: &Presentation = match source {
             Source::Live(m) => {
                 view = m.asset_view(&asset.id).ok_or_else(not_ready)?;
                 &view
             }
             Source::Vod(p) => p,
         };
-        if p.live && !p.is_ready() {
-            return Err(not_ready());
-        }
         let (body, content_type) = match target {
-            Target::Manifest { format: Format::HlsCmaf, .. } => {
-                (manifest::hls_multivariant(p), "application/vnd.apple.mpegurl")
+            Target::Manifest { format, .. } => {
+                // A player starts from these: they wait until every rendition has media.
+                if p.live && !p.is_ready() {
+                    return Err(not_ready());
+                }
+                match format {
+                    Format::HlsCmaf => (manifest::hls_multivariant(p), "application/vnd.apple.mpegurl"),
+                    Format::DashCmaf => {
+                        let opts = DashOptions { utc_timing_url: Some(TIME_PATH.into()), ..Default::default() };
+                        (manifest::dash_mpd(p, OffsetDateTime::now_utc(), &opts), "application/dash+xml")
+                    }
+                }
             }
-            Target::Manifest { format: Format::DashCmaf, .. } => {
-                let opts = DashOptions { utc_timing_url: Some(TIME_PATH.into()), ..Default::default() };
-                (manifest::dash_mpd(p, OffsetDateTime::now_utc(), &opts), "application/dash+xml")
+            // A media playlist is useful as soon as its own rendition has a segment: the
+            // newest video segment is listed when it is cut, not when the audio catches up.
+            Target::MediaPlaylist { rendition } => {
+                if p.live && !p.has_segments(rendition) {
+                    return Err(not_ready());
+                }
+                match manifest::hls_media(p, rendition) {
+                    Some(b) => (b, "application/vnd.apple.mpegurl"),
+                    None => return Err(Refused(StatusCode::NOT_FOUND, "NotFound", "No such rendition.".into())),
+                }
             }
-            Target::MediaPlaylist { rendition } => match manifest::hls_media(p, rendition) {
-                Some(b) => (b, "application/vnd.apple.mpegurl"),
-                None => return Err(Refused(StatusCode::NOT_FOUND, "NotFound", "No such rendition.".into())),
-            },
             _ => unreachable!("files are served elsewhere"),
         };
         let r = Arc::new(Rendered { version, live: p.live, content_type, body: Bytes::from(body) });
@@ -275,24 +376,32 @@ impl Delivery {
         if cache.len() >= RENDER_CACHE_ENTRIES {
             cache.clear();
         }
-        cache.insert(key, r.clone());
+        cache.entry(asset.id.clone()).or_default().insert(target.clone(), r.clone());
         Ok(r)
     }
 
-    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, asset: &AssetRow) -> Response {
-        let this = self.clone();
-        let (a2, target) = (asset.clone(), pp.target.clone());
-        let rendered = match tokio::task::spawn_blocking(move || this.render(&a2, &target)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(refused)) => return refused.response(),
-            Err(e) => {
-                tracing::error!("playback: {e}");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerError",
-                    "Rendering failed; see the log.",
-                );
+    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, resolved: Arc<Resolved>) -> Response {
+        let rendered = match self.render_fast(&resolved, &pp.target) {
+            Some(r) => r,
+            None => {
+                let this = self.clone();
+                let target = pp.target.clone();
+                match tokio::task::spawn_blocking(move || this.render(&resolved, &target)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!("playback: {e}");
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalServerError",
+                            "Rendering failed; see the log.",
+                        );
+                    }
+                }
             }
+        };
+        let rendered = match rendered {
+            Ok(r) => r,
+            Err(refused) => return refused.response(),
         };
         let cache = if rendered.live { "no-cache, max-age=1" } else { "public, max-age=60" };
         let mut r =
@@ -302,27 +411,218 @@ impl Delivery {
         r
     }
 
-    async fn file(&self, req: Request, asset: &AssetRow, rendition: &str, name: &str) -> Response {
+    /// A segment or init file. Files are immutable once their name exists (written to a
+    /// temporary name, fsynced, renamed: docs/crash-safety.md), so a cached copy is always
+    /// the file.
+    async fn file(&self, ask: &FileAsk, asset: &AssetRow, rendition: &str, name: &str) -> Response {
         let path = self.assets_dir.join(&asset.id).join(rendition).join(name);
-        let (parts, _) = req.into_parts();
-        let req = Request::from_parts(parts, Body::empty());
-        let mut r = match tower_http::services::ServeFile::new(&path).oneshot(req).await {
-            Ok(r) => r.map(Body::new),
-            Err(e) => match e {},
+        let cached = self.files.lock().expect("poisoned").get(&path);
+        let data = match cached {
+            Some(d) => d,
+            None => {
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::read(p)).await {
+                    Ok(Ok(d)) => {
+                        let d = Bytes::from(d);
+                        self.files.lock().expect("poisoned").insert(path, d.clone());
+                        d
+                    }
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return error(
+                            StatusCode::NOT_FOUND,
+                            "SegmentNotFound",
+                            "No such segment (outside the recording, or not written yet).",
+                        );
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(path = %path.display(), "cannot read segment: {e}");
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Read failed.");
+                    }
+                    Err(e) => {
+                        tracing::error!("playback: {e}");
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Read failed.");
+                    }
+                }
+            }
         };
-        if r.status() == StatusCode::NOT_FOUND {
-            return error(
-                StatusCode::NOT_FOUND,
-                "SegmentNotFound",
-                "No such segment (outside the recording, or not written yet).",
-            );
-        }
         let kind = if rendition.starts_with("audio") { "audio/mp4" } else { "video/mp4" };
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-        // Segments never change once written.
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+        let mut r = ranged(ask, data, kind);
         cors(&mut r);
         r
+    }
+}
+
+fn not_ready() -> Refused {
+    Refused(
+        StatusCode::NOT_FOUND,
+        "ManifestNotAvailable",
+        "Live manifest is not available: no media has been packaged yet. Check the encoder (getStatus).".into(),
+    )
+}
+
+/// The per-request checks of a resolved locator: its time window and manifest name.
+fn check(r: &Resolved, pp: &PlaybackPath) -> Result<(), Refused> {
+    let now = Timestamp::now();
+    if r.start.is_some_and(|s| now < s) || r.end.is_some_and(|e| now > e) {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "LocatorNotActive",
+            "The streaming locator is outside its startTime/endTime window.".into(),
+        ));
+    }
+    match &r.asset.manifest_name {
+        Some(m) if m.eq_ignore_ascii_case(&pp.manifest) => Ok(()),
+        Some(m) => Err(Refused(
+            StatusCode::NOT_FOUND,
+            "ManifestNotFound",
+            format!("This asset's manifest is '{m}.ism', not '{}.ism'.", pp.manifest),
+        )),
+        None => Err(Refused(
+            StatusCode::NOT_FOUND,
+            "ManifestNotFound",
+            "This asset has never been recorded into: create a live output for it.".into(),
+        )),
+    }
+}
+
+/// The parts of a request that shape a file answer.
+struct FileAsk {
+    head: bool,
+    range: Option<HeaderValue>,
+}
+
+/// An immutable body with HEAD and single byte-range support (RFC 9110 §14); a multi-range
+/// request gets the whole body (allowed, and players never ask for several ranges).
+fn ranged(ask: &FileAsk, data: Bytes, content_type: &'static str) -> Response {
+    let len = data.len() as u64;
+    // A Range that does not parse (another unit, bad syntax) is ignored, as RFC 9110 §14.2
+    // asks; one that parses but lies outside the body is 416.
+    let range = ask
+        .range
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| http_range_header::parse_range_header(v).ok())
+        .map(|r| r.validate(len).map_err(|_| ()));
+    let (status, body, content_range) = match range {
+        None => (StatusCode::OK, data, None),
+        Some(Err(())) => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+        Some(Ok(ranges)) if ranges.len() == 1 => {
+            let (a, b) = (*ranges[0].start(), *ranges[0].end());
+            (StatusCode::PARTIAL_CONTENT, data.slice(a as usize..=b as usize), Some(format!("bytes {a}-{b}/{len}")))
+        }
+        Some(Ok(_)) => (StatusCode::OK, data, None),
+    };
+    let body_len = body.len();
+    let mut r = if ask.head {
+        let mut r = status.into_response();
+        r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        r
+    } else {
+        (status, body).into_response()
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Segments never change once written.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    if let Some(cr) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert(header::CONTENT_RANGE, cr);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: Method, range: Option<&str>) -> FileAsk {
+        FileAsk { head: method == Method::HEAD, range: range.map(|r| HeaderValue::from_str(r).unwrap()) }
+    }
+
+    async fn body(r: Response) -> Vec<u8> {
+        axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap().to_vec()
+    }
+
+    fn data() -> Bytes {
+        Bytes::from((0..=255u8).collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn whole_body_with_immutable_caching() {
+        let r = ranged(&req(Method::GET, None), data(), "video/mp4");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::ACCEPT_RANGES], "bytes");
+        assert!(r.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+        assert_eq!(body(r).await, data().to_vec());
+    }
+
+    #[tokio::test]
+    async fn single_ranges_of_every_form() {
+        for (h, want, cr) in [
+            ("bytes=10-19", 10..20, "bytes 10-19/256"),
+            ("bytes=250-", 250..256, "bytes 250-255/256"),
+            ("bytes=-6", 250..256, "bytes 250-255/256"),
+            ("bytes=0-1000", 0..256, "bytes 0-255/256"),
+        ] {
+            let r = ranged(&req(Method::GET, Some(h)), data(), "video/mp4");
+            assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{h}");
+            assert_eq!(r.headers()[header::CONTENT_RANGE], cr, "{h}");
+            assert_eq!(body(r).await, data()[want].to_vec(), "{h}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unsatisfiable_ranges_are_416() {
+        for h in ["bytes=300-400", "bytes=256-", "bytes=20-10"] {
+            let r = ranged(&req(Method::GET, Some(h)), data(), "video/mp4");
+            assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{h}");
+            assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes */256", "{h}");
+        }
+    }
+
+    #[tokio::test]
+    async fn ranges_that_do_not_parse_are_ignored() {
+        for h in ["pages=1-2", "bytes=abc"] {
+            let r = ranged(&req(Method::GET, Some(h)), data(), "video/mp4");
+            assert_eq!(r.status(), StatusCode::OK, "{h}");
+            assert_eq!(body(r).await.len(), 256, "{h}");
+        }
+    }
+
+    #[tokio::test]
+    async fn multiple_ranges_get_the_whole_body() {
+        let r = ranged(&req(Method::GET, Some("bytes=0-1,5-6")), data(), "video/mp4");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body(r).await.len(), 256);
+    }
+
+    #[tokio::test]
+    async fn head_has_the_length_and_no_body() {
+        let r = ranged(&req(Method::HEAD, Some("bytes=0-9")), data(), "audio/mp4");
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "10");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "audio/mp4");
+        assert!(body(r).await.is_empty());
+    }
+
+    #[test]
+    fn file_cache_is_bounded_and_evicts_oldest_first() {
+        let mut c = FileCache { map: HashMap::new(), order: VecDeque::new(), bytes: 0 };
+        let seg = Bytes::from(vec![0u8; 1 << 20]);
+        for i in 0..40 {
+            c.insert(PathBuf::from(format!("s{i}")), seg.clone());
+        }
+        assert!(c.bytes <= FILE_CACHE_BYTES);
+        assert_eq!(c.bytes, c.map.values().map(Bytes::len).sum::<usize>());
+        assert!(c.get(Path::new("s0")).is_none(), "the oldest went first");
+        assert!(c.get(Path::new("s39")).is_some());
+        c.insert(PathBuf::from("huge"), Bytes::from(vec![0u8; FILE_CACHE_MAX_ITEM + 1]));
+        assert!(c.get(Path::new("huge")).is_none(), "too large to keep");
     }
 }

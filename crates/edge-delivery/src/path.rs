@@ -5,7 +5,7 @@
 
 use percent_encoding::percent_decode_str;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// HLS with CMAF segments (`m3u8-cmaf`).
     HlsCmaf,
@@ -14,7 +14,7 @@ pub enum Format {
     DashCmaf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Manifest { format: Format, params: Vec<(String, String)> },
     MediaPlaylist { rendition: String },
