@@ -25,6 +25,28 @@ pub enum RecordError {
     Db(#[from] DbError),
     #[error("invalid rendition name '{0}'")]
     BadName(String),
+    /// A new recording was refused (the disk is full of archives not yet synced).
+    #[error("recording refused: {0}")]
+    Refused(String),
+}
+
+/// Admission of new recordings. The disk policy (edge-sync) closes it, with the reason, when
+/// the disk is full of archives that are not yet synced and so may not be deleted; a
+/// recording that has already begun continues. Open by default.
+#[derive(Clone, Debug, Default)]
+pub struct RecordGate(Arc<std::sync::RwLock<Option<String>>>);
+
+impl RecordGate {
+    pub fn close(&self, reason: String) {
+        *self.0.write().expect("gate poisoned") = Some(reason);
+    }
+    pub fn open(&self) {
+        *self.0.write().expect("gate poisoned") = None;
+    }
+    /// Why new recordings are refused, if they are.
+    pub fn refused(&self) -> Option<String> {
+        self.0.read().expect("gate poisoned").clone()
+    }
 }
 
 pub type Result<T> = std::result::Result<T, RecordError>;
@@ -33,6 +55,7 @@ pub type Result<T> = std::result::Result<T, RecordError>;
 pub struct Recorder {
     db: Arc<Db>,
     assets_dir: PathBuf,
+    gate: RecordGate,
 }
 
 /// Rendition names become directory names: keep them to a safe alphabet.
@@ -75,7 +98,12 @@ pub struct RecoveryReport {
 
 impl Recorder {
     pub fn new(db: Arc<Db>, assets_dir: PathBuf) -> Self {
-        Recorder { db, assets_dir }
+        Recorder { db, assets_dir, gate: RecordGate::default() }
+    }
+
+    /// The admission gate of new recordings (shared by every clone of this recorder).
+    pub fn gate(&self) -> RecordGate {
+        self.gate.clone()
     }
 
     pub fn assets_dir(&self) -> &Path {
@@ -89,6 +117,11 @@ impl Recorder {
     /// Records the init segment of a rendition's period, then its rows.
     pub fn write_init(&self, p: &PeriodRow, r: &RenditionRow, data: &[u8]) -> Result<()> {
         check_rendition(&r.rendition)?;
+        if let Some(why) = self.gate.refused()
+            && !self.db.asset_has_recording(&r.asset_id)?
+        {
+            return Err(RecordError::Refused(why));
+        }
         let dir = self.rendition_dir(&r.asset_id, &r.rendition);
         if !dir.exists() {
             fs::create_dir_all(&dir)?;
@@ -277,5 +310,42 @@ mod tests {
         r.rendition = "../x".into();
         assert!(matches!(rec.write_init(&period(&asset), &r, b"i"), Err(RecordError::BadName(_))));
         fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_closed_gate_refuses_new_recordings_but_not_running_ones() {
+        let (rec, db, dir, asset) = setup();
+        let gate = rec.gate();
+        rec.write_init(&period(&asset), &rendition(&asset), b"init").unwrap();
+        rec.write_segments(&[seg(&asset, 0)]).unwrap();
+        gate.close("the disk is full".into());
+        // The asset already records: a new period of it continues.
+        let mut r1 = rendition(&asset);
+        r1.period = 1;
+        rec.write_init(&PeriodRow { period: 1, ..period(&asset) }, &r1, b"init1").unwrap();
+        // A new asset is refused, with the reason, and nothing is written for it.
+        let (_, _, dir2, _) = setup();
+        let other = uuid::Uuid::new_v4().to_string();
+        let now = Timestamp::now();
+        db.asset_upsert(&edge_db::AssetRow {
+            id: other.clone(),
+            name: "b".into(),
+            container: format!("asset-{other}"),
+            storage_account: String::new(),
+            manifest_name: None,
+            properties: serde_json_value(),
+            created: now,
+            last_modified: now,
+        })
+        .unwrap();
+        match rec.write_init(&period(&other), &rendition(&other), b"init") {
+            Err(RecordError::Refused(m)) => assert!(m.contains("disk is full")),
+            other => panic!("{other:?}"),
+        }
+        assert!(!rec.rendition_dir(&other, "video").exists());
+        gate.open();
+        rec.write_init(&period(&other), &rendition(&other), b"init").unwrap();
+        fs::remove_dir_all(dir).ok();
+        fs::remove_dir_all(dir2).ok();
     }
 }
