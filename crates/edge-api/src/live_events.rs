@@ -760,6 +760,13 @@ pub(crate) fn session_of(ev: &LiveEventRow) -> LiveSession {
         allow,
         srt_passphrase: input["srtPassphrase"].as_str().map(str::to_owned),
         srt_latency: input["srtLatency"].as_u64().map(std::time::Duration::from_millis),
+        rtsp_pull: (ev.protocol == StreamingProtocol::RtspPull)
+            .then(|| input["rtspPullUrl"].as_str().map(str::to_owned))
+            .flatten()
+            .map(|url| {
+                let mode = input["rtspPullMode"].as_str().and_then(|m| RtspPullMode::parse(m).ok());
+                (url, mode.unwrap_or(RtspPullMode::TcpUdp))
+            }),
     }
 }
 

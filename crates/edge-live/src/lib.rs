@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use edge_db::Db;
 use edge_media::MediaSender;
-use edge_model::{StreamingProtocol, Timestamp};
+use edge_model::{RtspPullMode, StreamingProtocol, Timestamp};
 use edge_record::Recorder;
 
 pub use pipeline::{EventMedia, PipelineHandle};
@@ -39,6 +39,8 @@ pub struct LiveSession {
     /// SRT events: `input.srtPassphrase` (None: unencrypted) and `input.srtLatency`.
     pub srt_passphrase: Option<String>,
     pub srt_latency: Option<Duration>,
+    /// RTSPPull events: the camera URL (credentials included) and `input.rtspPullMode`.
+    pub rtsp_pull: Option<(String, RtspPullMode)>,
 }
 
 impl LiveSession {
@@ -161,6 +163,17 @@ pub struct LiveRegistry {
     inner: Arc<RwLock<HashMap<String, Entry>>>,
     recording: Option<(Arc<Db>, Recorder)>,
     grants: Arc<AtomicU64>,
+    changes: Changes,
+}
+
+/// Bumped whenever an event starts or stops (for [`LiveRegistry::subscribe`]).
+#[derive(Clone)]
+struct Changes(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
 }
 
 /// The RMS message that tells players (and Ravnur's sample code) there is nothing to play yet.
@@ -201,7 +214,19 @@ impl LiveRegistry {
             session.event_id.clone(),
             Entry { session, publisher: None, ingestion: Ingestion::default(), pipeline },
         );
+        drop(m);
+        self.changes.0.send_modify(|g| *g += 1);
         Ok(())
+    }
+
+    /// Wakes up whenever an event starts or stops (e.g. to start and stop RTSP pullers).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
+    }
+
+    /// The Running events.
+    pub fn sessions(&self) -> Vec<LiveSession> {
+        self.inner.read().expect("registry poisoned").values().map(|e| e.session.clone()).collect()
     }
 
     /// Unregisters an event: its publisher is cut off and its pipeline finishes (open segments
@@ -209,6 +234,7 @@ impl LiveRegistry {
     pub async fn stop(&self, event_id: &str) -> bool {
         let entry = self.inner.write().expect("registry poisoned").remove(event_id);
         let Some(entry) = entry else { return false };
+        self.changes.0.send_modify(|g| *g += 1);
         if let Some(p) = &entry.publisher {
             p.cancel.store(true, Ordering::Relaxed);
         }
@@ -407,6 +433,7 @@ mod tests {
             allow,
             srt_passphrase: None,
             srt_latency: None,
+            rtsp_pull: None,
         }
     }
 
@@ -417,11 +444,17 @@ mod tests {
     #[tokio::test]
     async fn tokens_resolve_only_while_running() {
         let r = LiveRegistry::new();
+        let mut changes = r.subscribe();
         assert!(r.by_token("k1").is_none());
         r.start(session("e1", "k1", vec![])).unwrap();
+        assert!(changes.has_changed().unwrap(), "a start wakes subscribers");
+        changes.mark_unchanged();
+        assert_eq!(r.sessions().len(), 1);
         assert_eq!(r.by_token("k1").unwrap().event_id, "e1");
         assert!(r.by_token("k2").is_none());
         assert!(r.stop("e1").await);
+        assert!(changes.has_changed().unwrap(), "a stop wakes subscribers");
+        assert!(r.sessions().is_empty());
         assert!(!r.stop("e1").await);
         assert!(r.by_token("k1").is_none());
     }

@@ -261,7 +261,15 @@ async fn run(cfg: Config) -> Result<()> {
         idle_timeout: std::time::Duration::from_secs(cfg.ingest_idle_timeout_secs),
         ..Default::default()
     };
+    let rtsp = listen::bind(cfg.rtsp_addr, "RTSP push ingest").await?;
+    let rtsp_glue: Arc<dyn edge_rtsp::RtspAuthorizer> = Arc::new(ingest::RtspGlue::new(live.clone(), db.clone()));
+    let rtsp_cfg = edge_rtsp::PushConfig {
+        idle_timeout: std::time::Duration::from_secs(cfg.ingest_idle_timeout_secs),
+        ..Default::default()
+    };
     let tasks = vec![
+        tokio::spawn(edge_rtsp::serve(rtsp, rtsp_glue, rtsp_cfg, shutdown_rx.clone())),
+        tokio::spawn(ingest::run_pullers(live.clone(), db.clone(), shutdown_rx.clone())),
         tokio::spawn(edge_srt::serve(srt, srt_glue, srt_cfg, shutdown_rx.clone())),
         tokio::spawn(listen::serve(http, app.clone(), None, Scheme::Http, shutdown_rx.clone())),
         tokio::spawn(listen::serve(https, app.clone(), Some(tls.acceptor.clone()), Scheme::Https, shutdown_rx.clone())),

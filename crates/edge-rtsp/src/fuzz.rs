@@ -1,0 +1,104 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz): every parser of untrusted bytes.
+//! Each must return without panicking whatever it is given.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::depack::{AacDepacketizer, AacLayout, NalDepacketizer, parse_rtp};
+use crate::h26x::VideoCodec;
+
+/// The RTSP request reader, then the push session over the same bytes (with a fake authorizer
+/// that grants every token).
+pub fn rtsp_request(data: &[u8]) {
+    let mut r = crate::message::Reader::new(Default::default());
+    r.push(data);
+    while let Ok(Some(_)) = r.next_input() {}
+    struct Grant;
+    impl crate::RtspAuthorizer for Grant {
+        fn authorize(&self, _: &crate::PublishRequest) -> Result<crate::PublishGrant, crate::Refusal> {
+            Ok(crate::PublishGrant {
+                event_id: "e".into(),
+                event_name: "e".into(),
+                media: edge_media::queue(16).0,
+                stats: Arc::new(crate::RtspStats::new()),
+            })
+        }
+        fn invalid_connection(&self, _: &crate::InvalidConnection) {}
+        fn publish_ended(&self, _: &crate::PublishEnded) {}
+    }
+    let now = Instant::now();
+    let mut c = crate::session::Connection::new(
+        1,
+        "127.0.0.1:1".parse().expect("addr"),
+        Default::default(),
+        Arc::new(Grant),
+        now,
+    );
+    for chunk in data.chunks(97) {
+        for a in c.handle_input(chunk, now) {
+            if let crate::session::Action::BindUdp { .. } = a {
+                c.udp_bound(6000, 6001);
+                c.resume(now);
+            }
+        }
+    }
+    c.handle_timeout(now + Duration::from_secs(3600));
+}
+
+pub fn sdp(data: &[u8]) {
+    let _ = crate::sdp::parse(data);
+}
+
+/// RTP packets (2-byte length prefixed) through the H.264, HEVC and AAC depacketizers and the
+/// builder.
+pub fn depacketize(data: &[u8]) {
+    let mut h264 = NalDepacketizer::new(VideoCodec::H264);
+    let mut h265 = NalDepacketizer::new(VideoCodec::H265);
+    let layout = AacLayout { size_length: 13, index_length: 3, index_delta_length: 3, frame_samples: 1024 };
+    let mut aac = AacDepacketizer::new(layout).expect("layout");
+    let mut builder = crate::builder::MediaBuilder::new(vec![
+        Some(crate::builder::StreamSpec {
+            codec: crate::sdp::StreamCodec::Video { codec: VideoCodec::H264, params: Default::default() },
+            clock_rate: 90000,
+        }),
+        Some(crate::builder::StreamSpec {
+            codec: crate::sdp::StreamCodec::Aac { config: bytes::Bytes::from_static(&[0x11, 0x90]), layout },
+            clock_rate: 48000,
+        }),
+    ]);
+    let now = Instant::now();
+    let mut events = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let pkt = &rest[2..2 + n];
+        rest = &rest[2 + n..];
+        let Ok(p) = parse_rtp(pkt) else {
+            let _ = crate::rtcp::sender_reports(pkt);
+            continue;
+        };
+        let mut aus = Vec::new();
+        let _ = h264.push(&p, &mut aus);
+        for au in aus {
+            builder.frame(
+                0,
+                au.timestamp,
+                crate::builder::Frame::Video { nals: au.nals, damaged: au.damaged },
+                now,
+                &mut events,
+            );
+        }
+        let mut aus = Vec::new();
+        let _ = h265.push(&p, &mut aus);
+        for au in aus {
+            let _ = crate::h26x::to_sample(VideoCodec::H265, &au.nals, &mut Default::default());
+        }
+        let mut aus = Vec::new();
+        let _ = aac.push(&p, &mut aus);
+        for au in aus {
+            builder.frame(1, au.timestamp, crate::builder::Frame::Audio(au.data), now, &mut events);
+        }
+        events.clear();
+    }
+    builder.flush(&mut events);
+}
