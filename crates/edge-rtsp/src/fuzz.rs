@@ -102,3 +102,80 @@ pub fn depacketize(data: &[u8]) {
     }
     builder.flush(&mut events);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depack::rtp_packet;
+
+    /// Deterministic mutations of the seeds (what CI runs on stable; libFuzzer goes further).
+    fn run(target: fn(&[u8]), seeds: &[Vec<u8>], mutations: usize) {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for s in seeds {
+            target(s);
+        }
+        for i in 0..mutations {
+            let mut d = seeds[i % seeds.len()].clone();
+            for _ in 0..1 + rnd() % 8 {
+                if d.is_empty() {
+                    break;
+                }
+                let at = (rnd() as usize) % d.len();
+                match rnd() % 4 {
+                    0 => d[at] = rnd() as u8,
+                    1 => d.truncate(at),
+                    2 => d.insert(at, rnd() as u8),
+                    _ => d[at] ^= 0x80,
+                }
+            }
+            target(&d);
+        }
+    }
+
+    fn sdp_seed() -> Vec<u8> {
+        crate::sdp::tests::FFMPEG_SDP.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn rtsp_request_target() {
+        let sdp = crate::sdp::tests::FFMPEG_SDP;
+        let mut s = format!(
+            "ANNOUNCE rtsp://h/live/t RTSP/1.0\r\nCSeq: 1\r\nContent-Length: {}\r\n\r\n{sdp}SETUP rtsp://h/live/t/streamid=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\nRECORD rtsp://h/live/t RTSP/1.0\r\nCSeq: 3\r\n\r\n",
+            sdp.len()
+        )
+        .into_bytes();
+        let pkt = rtp_packet(96, true, 1, 0, 1, &[0x65, 1, 2]);
+        s.extend([b'$', 0, 0, pkt.len() as u8]);
+        s.extend(pkt);
+        let udp = b"ANNOUNCE rtsp://h/live/t RTSP/1.0\r\nCSeq: 1\r\n\r\nSETUP rtsp://h/live/t RTSP/1.0\r\nTransport: RTP/AVP;client_port=4-5\r\n\r\n".to_vec();
+        run(rtsp_request, &[s, udp], 1500);
+    }
+
+    #[test]
+    fn sdp_target() {
+        run(sdp, &[sdp_seed()], 3000);
+    }
+
+    #[test]
+    fn depacketize_target() {
+        let mut d = Vec::new();
+        for p in [
+            rtp_packet(96, false, 1, 0, 1, &[24, 0, 2, 0x67, 1, 0, 2, 0x68, 2]),
+            rtp_packet(96, false, 2, 0, 1, &[0x7c, 0x85, 1, 2]),
+            rtp_packet(96, true, 3, 0, 1, &[0x7c, 0x45, 3]),
+            rtp_packet(97, true, 4, 0, 2, &[0, 16, 0, 3 << 3, 1, 2, 3]),
+            rtp_packet(96, true, 5, 0, 1, &[0x62, 1, 0x80 | 19, 0xaa]),
+            crate::rtcp::sender_report_packet(crate::rtcp::SenderReport { ssrc: 1, ntp: 1 << 40, rtp: 0 }),
+        ] {
+            d.extend((p.len() as u16).to_be_bytes());
+            d.extend(p);
+        }
+        run(depacketize, &[d], 3000);
+    }
+}

@@ -46,7 +46,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<SdpStream>, SdpError> {
     if body.len() > MAX_SDP {
         return Err(SdpError::TooLarge);
     }
-    let session = sdp_types::Session::parse(body).map_err(|e| SdpError::Parse(format!("{e:?}")))?;
+    // sdp-types 0.1.8 asserts (panics) on some malformed inputs, e.g. a session line whose key
+    // is followed by a non-ASCII byte (found by the `sdp` fuzz target; regression in fuzz/regressions/sdp/): an
+    // encoder's bytes must not take the connection task down, so a panic is a parse error.
+    let parsed = std::panic::catch_unwind(|| sdp_types::Session::parse(body))
+        .map_err(|_| SdpError::Parse("malformed SDP (line order)".into()))?;
+    let session = parsed.map_err(|e| SdpError::Parse(format!("{e:?}")))?;
     if session.medias.is_empty() {
         return Err(SdpError::Parse("no media description (m=): truncated?".into()));
     }
@@ -189,6 +194,8 @@ pub(crate) mod tests {
     fn truncated_and_unusable_sdps_are_refused() {
         assert!(matches!(parse(&FFMPEG_SDP.as_bytes()[..40]), Err(SdpError::Parse(_))));
         assert!(matches!(parse(b"garbage"), Err(SdpError::Parse(_))));
+        let reg = include_bytes!("../../../fuzz/regressions/sdp/bad-s-line.sdp");
+        assert!(matches!(parse(reg), Err(SdpError::Parse(_))));
         let opus =
             "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
         assert!(matches!(parse(opus.as_bytes()), Err(SdpError::NoUsableMedia(m)) if m.contains("opus")));
