@@ -82,17 +82,24 @@ export function health(status) {
   return { level: 'warn', headline: s || 'Waiting', descriptions: d };
 }
 
-/** One row per incoming track of getStatus: kind, bitrate, frame rate, keyframe interval. */
+/**
+ * One row per incoming track of getStatus: its id, kind, incoming and expected bitrate and ingest
+ * drift. (getStatus carries no frame rate; the keyframe interval is the event's
+ * `input.keyFrameIntervalDuration`, shown beside the table.)
+ */
 export function trackRows(status) {
-  const num = (...vals) => vals.find((v) => v !== undefined && v !== null && v !== '');
-  return ((status && status.trackStatus) || []).map((t) => ({
-    track: num(t.trackName, t.trackId, ''),
-    kind: num(t.kind, t.type, ''),
-    bitrate: num(t.incomingBitrate, t.bitrate, t.expectedBitrate),
-    frameRate: num(t.frameRate, t.incomingFrameRate),
-    keyFrameInterval: num(t.keyFrameInterval, t.keyFrameIntervalSeconds, t.gopDuration),
-    health: num(t.healthStatus, ''),
-  }));
+  const val = (...vals) => vals.find((v) => v !== undefined && v !== null && v !== '');
+  return ((status && status.trackStatus) || []).map((t) => {
+    const track = String(val(t.trackName, t.trackId) ?? '');
+    const kind = val(t.kind, t.type) ?? (/video/i.test(track) ? 'video' : /audio/i.test(track) ? 'audio' : '');
+    return {
+      track,
+      kind,
+      bitrate: val(t.incomingBitrate, t.bitrate),
+      expectedBitrate: val(t.expectedBitrate),
+      drift: val(t.ingestDrift),
+    };
+  });
 }
 
 /** UTC stamp for resource names: 20260127-153012. */
@@ -227,11 +234,16 @@ export function diskSummary(disk) {
 }
 
 /**
- * The archive sync queue as the dashboard and archive show it. `doc` is GET /edge/v1/sync (null
- * when sync is not configured). Accepts a list under `value`, `queue` or `items`.
+ * The archive sync queue as the dashboard and archive show it. `doc` is GET /edge/v1/sync: null
+ * when the endpoint is absent (404), `{targets: [], value: []}` when no storage target is
+ * configured, else `{targets, value: [jobs with assetName, state, bytesDone, bytesTotal, url, error]}`.
  */
 export function syncSummary(doc) {
-  if (doc === null || doc === undefined) return { configured: false, text: 'Sync not configured', items: [], counts: {} };
+  // 404 (an appliance without sync), or sync present with no storage target configured.
+  const noTargets = doc && !Array.isArray(doc) && Array.isArray(doc.targets) && doc.targets.length === 0;
+  if (doc === null || doc === undefined || noTargets) {
+    return { configured: false, text: 'Sync not configured', items: [], counts: {} };
+  }
   const items = Array.isArray(doc) ? doc : doc.value || doc.queue || doc.items || [];
   const counts = {};
   for (const it of items) {

@@ -1,0 +1,200 @@
+"""Issue 9, end to end in a real browser: a technician signs in to the console served by the real
+appliance, goes live through the Go-live flow, copies the RTMP server and stream key from the page
+into an encoder (ffmpeg), sees the ingest health turn good and the preview play, stops, finds the
+recording in the archive and plays it; a wrong key is refused. Screenshots of every page are kept
+in tests/artifacts/console/<test>/.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from _procs import Encoder
+
+pytestmark = pytest.mark.timeout(300)
+
+CURRENT_TIME = "(() => { const v = document.querySelector('{sel}'); return v ? v.currentTime : null; })()"
+
+
+def video_time(browser, sel: str) -> float:
+    return browser.eval(CURRENT_TIME.replace("{sel}", sel)) or 0.0
+
+
+def wait_playing(browser, sel: str, advance: float, timeout: float, what: str) -> float:
+    """Waits until the video's currentTime has moved `advance` seconds past its first value > 0."""
+    start = browser.wait_until(
+        f"(() => {{ const v = document.querySelector('{sel}'); return v && v.currentTime > 0 ? v.currentTime : 0; }})()",
+        timeout, f"{what}: playback starts")
+    end = browser.wait_until(
+        f"(() => {{ const v = document.querySelector('{sel}'); return v && v.currentTime >= {start + advance} ? v.currentTime : 0; }})()",
+        timeout, f"{what}: currentTime advances {advance} s past {start:.2f}")
+    return end - start
+
+
+def sign_in(browser, app, key: str) -> None:
+    browser.fill("[data-testid=apikey]", key)
+    browser.click("[data-testid=signin]")
+
+
+def test_wrong_key_is_refused(appliance, browser, artifacts):
+    url = browser.goto(appliance.http_base + "/")
+    assert url.endswith("/console/#/login"), f"/ should lead to the console's sign-in page, got {url}"
+    browser.wait("[data-testid=apikey]")
+    browser.screenshot("login")
+    sign_in(browser, appliance, "rmse_0000000000000000_" + "0" * 64)
+    browser.wait("[data-testid=error]")
+    msg = browser.text("[data-testid=error]")
+    assert msg.startswith("That API key was not accepted."), msg
+    assert "rmse_" in msg, "the sentence says what a key looks like"
+    assert browser.eval("location.hash") == "#/login"
+    assert browser.eval("sessionStorage.length") == 0, "nothing is kept for a refused key"
+    browser.screenshot("login-refused")
+    # The console's endpoints refuse requests without a key, as the API does.
+    for path in ("/edge/v1/system", "/edge/v1/keys", "/edge/v1/storage"):
+        status, _, doc = appliance.json("GET", path, auth=False)
+        assert status == 401 and doc["error"]["code"] == "AuthenticationFailed", (path, status, doc)
+    assert not browser.page_errors(), browser.page_errors()
+
+
+def test_go_live_preview_stop_archive_and_every_page(appliance, browser, artifacts):
+    app = appliance
+    prefix = app.arm_prefix()
+    browser.goto(app.http_base + "/console/")
+    browser.wait("[data-testid=apikey]")
+    sign_in(browser, app, app.api_key)
+    browser.wait("[data-testid=events-table], [data-testid=events-card] p.muted")
+    stored = browser.eval("sessionStorage.getItem('rms-edge-console')")
+    assert stored and app.api_key not in stored and json.loads(stored)["token"].count(".") == 2, \
+        "a JWT, not the key, is kept in sessionStorage"
+    browser.wait_until("document.querySelector('[data-testid=cpu]') && "
+                       "/of one core/.test(document.querySelector('[data-testid=cpu]').textContent)",
+                       15, "dashboard shows the appliance's CPU")
+    assert "Sync not configured" in browser.text("[data-testid=sync-summary]")
+    assert "None" in browser.text("[data-testid=hw-encoder]")
+    browser.screenshot("dashboard-empty")
+
+    # -- Go live: one form creates the event, asset, live output and locator, and starts it.
+    browser.click("[data-testid=golive-link]")
+    browser.wait("[data-testid=ev-name]")
+    browser.fill("[data-testid=ev-name]", "bad name!")
+    browser.click("[data-testid=golive-create]")
+    browser.wait("[data-testid=error]")
+    assert "no spaces" in browser.text("[data-testid=error]")
+    browser.fill("[data-testid=ev-name]", "stage1")
+    browser.select("[data-testid=ev-protocol]", "RTMP")
+    browser.screenshot("golive")
+    t0 = time.monotonic()
+    browser.click("[data-testid=golive-create]")
+    browser.wait("[data-testid=obs-server]", timeout_ms=60000)
+    status, _, ev = app.json("GET", f"{prefix}/liveEvents/stage1")
+    assert status == 200 and ev["properties"]["resourceState"] == "Running", ev
+    status, _, outs = app.json("GET", f"{prefix}/liveEvents/stage1/liveOutputs")
+    assert len(outs["value"]) == 1, outs
+    asset = outs["value"][0]["properties"]["assetName"]
+    assert asset.startswith("stage1-")
+    status, _, locs = app.json("POST", f"{prefix}/assets/{asset}/listStreamingLocators")
+    assert len(locs["streamingLocators"]) == 1, locs
+    locator = locs["streamingLocators"][0]["name"]
+    print(f"go-live flow took {time.monotonic() - t0:.1f} s (event, asset, output, locator, start)")
+
+    # -- The encoder settings as a technician copies them (OBS's Server and Stream key).
+    server = browser.value("[data-testid=obs-server]")
+    key = browser.value("[data-testid=obs-key]")
+    rtmp = next(e["url"] for e in ev["properties"]["input"]["endpoints"] if e["protocol"] == "RTMP")
+    assert server == rtmp and key == ev["properties"]["input"]["accessToken"], (server, key)
+    assert browser.value("[data-testid=rtmp-url]") == f"{server}/{key}"
+    assert browser.value("[data-testid=rtmps-server]").startswith("rtmps://")
+    browser.screenshot("event-waiting")
+    assert browser.eval("document.querySelector('[data-testid=health-level]').dataset.level") in ("bad", "warn")
+
+    enc = Encoder(f"{server}/{key}", artifacts, duration=90).start()
+    try:
+        level = browser.wait_until(
+            "(() => { const e = document.querySelector('[data-testid=health-level]'); "
+            "return e && e.dataset.level === 'good' ? e.dataset.level : ''; })()", 40, "ingest health turns good")
+        assert level == "good"
+        enc.assert_alive()
+        advanced = wait_playing(browser, "video#preview", 4.0, 60, "live preview")
+        assert advanced >= 4.0
+        assert browser.eval("!!window.Hls && window.Hls.version") == "1.7.4", "the bundled hls.js plays the preview"
+        # The playback URL to copy is the streaming endpoint's host + the locator's listPaths path.
+        _, _, paths = app.json("POST", f"{prefix}/streamingLocators/{locator}/listPaths")
+        hls_path = next(p["paths"][0] for p in paths["streamingPaths"] if p["streamingProtocol"] == "Hls")
+        _, _, sep = app.json("GET", f"{prefix}/streamingEndpoints/default")
+        assert browser.value("[data-testid=play-hls]") == f"https://{sep['properties']['hostName']}{hls_path}"
+        bitrate = browser.wait_until(
+            "(() => { const c = document.querySelector('[data-testid=tracks] tr[data-track=video] td:nth-child(2)'); "
+            "return c && /b\\/s$/.test(c.textContent) ? c.textContent : ''; })()", 15, "incoming video bitrate shown")
+        assert "Mb/s" in bitrate or "kb/s" in bitrate, bitrate
+        browser.screenshot("event-live")
+
+        browser.goto(app.http_base + "/console/#/")
+        browser.wait_until("(() => { const r = document.querySelector('tr[data-event=stage1] .badge.good'); "
+                           "return r ? r.textContent : ''; })()", 20, "dashboard shows the event healthy")
+        browser.screenshot("dashboard-live")
+        browser.goto(app.http_base + "/console/#/event/stage1")
+        browser.wait("[data-testid=stop]")
+    finally:
+        enc.stop()
+    # -- Stop: the recording is kept as an asset.
+    browser.click("[data-testid=stop]")
+    browser.wait_until("(() => { const e = document.querySelector('[data-testid=event-state]'); "
+                       "return e && e.textContent === 'Stopped'; })()", 60, "event stopped")
+    browser.wait("[data-testid=start]")
+    browser.screenshot("event-stopped")
+    _, _, ev = app.json("GET", f"{prefix}/liveEvents/stage1")
+    assert ev["properties"]["resourceState"] == "Stopped"
+
+    # -- Archive: the recording with its duration and size, and it plays.
+    browser.click("nav a[href='#/archive']")
+    row = f"tr[data-asset='{asset}']"
+    browser.wait(row)
+    browser.wait_until(f"(() => {{ const d = document.querySelector(\"{row} [data-testid=asset-duration]\"); "
+                       "return d && /\\d/.test(d.textContent) ? d.textContent : ''; })()", 20, "asset duration shown")
+    size_text = browser.text(f"{row} td:nth-child(4)")
+    assert size_text.endswith("MB") or size_text.endswith("kB"), size_text
+    assert browser.text(f"{row} [data-testid=asset-sync]") == "Sync not configured"
+    browser.click(f"{row} [data-testid=play-asset]")
+    wait_playing(browser, "video#archive-player", 2.0, 40, "archive playback")
+    browser.screenshot("archive")
+
+    # -- Cameras: none on this machine, said plainly.
+    browser.click("nav a[href='#/cameras']")
+    browser.wait("[data-testid=no-capture]")
+    assert browser.text("[data-testid=no-capture]") == "No capture devices are connected to this appliance."
+    browser.screenshot("cameras")
+
+    # -- Settings: version, listeners, keys (create one; it works against the API; revoke it).
+    browser.click("nav a[href='#/settings']")
+    browser.wait("[data-testid=keys] table")
+    assert browser.text("[data-testid=version]") == "rms-edge 0.1.0"
+    assert f"rtmp://127.0.0.1:{app.rtmp_port}/live" in browser.text("[data-testid=listeners]")
+    browser.fill("[data-testid=key-name]", "ops-laptop")
+    browser.click("[data-testid=create-key]")
+    browser.wait("[data-testid=new-key]")
+    new_key = browser.value("[data-testid=new-key]")
+    assert new_key.startswith("rmse_")
+    status, _, _ = app.json("GET", f"{prefix}/liveEvents", token=new_key)
+    assert status == 200, "the key created in the console works against the API"
+    browser.screenshot("settings")
+    new_id = new_key.split("_")[1]
+    browser.click(f"tr[data-key='{new_id}'] [data-testid=revoke-key]")
+    browser.wait_until(f"(() => {{ const r = document.querySelector(\"tr[data-key='{new_id}']\"); "
+                       "return r && /revoked/.test(r.textContent); })()", 10, "key revoked")
+    status, _, _ = app.json("GET", f"{prefix}/liveEvents", token=new_key)
+    assert status == 401, "a revoked key stops working"
+
+    # -- Phone layout: nothing wider than the screen.
+    browser.viewport(390, 844)
+    for page_hash, name in (("#/", "phone-dashboard"), ("#/event/stage1", "phone-event"), ("#/archive", "phone-archive")):
+        browser.goto(app.http_base + "/console/" + page_hash)
+        browser.wait("main .card")
+        time.sleep(0.5)
+        overflow = browser.eval("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name}: the page is {overflow}px wider than a phone screen"
+        browser.screenshot(name)
+
+    errors = browser.page_errors()
+    assert not errors, f"page errors: {errors}"
