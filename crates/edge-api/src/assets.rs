@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::body::{self, Obj};
 use crate::error::{ApiError, ApiResult};
 use crate::path::Route;
-use crate::{Ctx, Page, Shared, db, json_status, locators, method_not_allowed, odata, ok_json};
+use crate::{Ctx, Page, Shared, db, json_status, locators, method_not_allowed, odata, ok_json, sync_queue};
 
 /// The storage account name reported for assets created without one.
 pub const DEFAULT_STORAGE_ACCOUNT: &str = "local";
@@ -17,7 +17,12 @@ pub const DEFAULT_STORAGE_ACCOUNT: &str = "local";
 pub(crate) async fn handle(st: &Shared, ctx: &Ctx, m: &Method, route: &Route, body: &[u8]) -> ApiResult<Response> {
     match (m, route) {
         (&Method::GET, Route::Assets) => list(st, ctx).await,
-        (&Method::GET, Route::Asset(n)) => Ok(ok_json(to_json(ctx, &get(st, n).await?))),
+        (&Method::GET, Route::Asset(n)) => {
+            let a = get(st, n).await?;
+            let id = a.id.clone();
+            let job = db(st, move |d| d.sync_job(&id)).await?;
+            Ok(ok_json(to_json(ctx, &a, sync_queue::job_value(st, job.as_ref()))))
+        }
         (&Method::PUT, Route::Asset(n)) => put(st, ctx, n, body, false).await,
         (&Method::PATCH, Route::Asset(n)) => put(st, ctx, n, body, true).await,
         (&Method::DELETE, Route::Asset(n)) => {
@@ -73,8 +78,11 @@ pub(crate) async fn get(st: &Shared, name: &str) -> ApiResult<AssetRow> {
     db(st, move |d| d.asset(&key)).await?.ok_or_else(|| ApiError::not_found(format!("Asset '{name}' was not found.")))
 }
 
-pub(crate) fn to_json(ctx: &Ctx, a: &AssetRow) -> Value {
+/// `edge_sync`: the archive sync state (`properties.edgeSync`, null when none is queued);
+/// AMS clients ignore properties they do not know.
+pub(crate) fn to_json(ctx: &Ctx, a: &AssetRow, edge_sync: Value) -> Value {
     let mut props = a.properties.clone();
+    props["edgeSync"] = edge_sync;
     props["assetId"] = json!(a.id);
     props["container"] = json!(a.container);
     props["storageAccountName"] =
@@ -103,7 +111,9 @@ async fn list(st: &Shared, ctx: &Ctx) -> ApiResult<Response> {
     };
     let q = AssetQuery { conditions, order, limit: page.top + 1, offset: page.skip };
     let rows = db(st, move |d| d.assets(&q)).await?;
-    let items = rows.iter().map(|a| to_json(ctx, a)).collect();
+    let jobs: std::collections::HashMap<String, edge_db::SyncJobRow> =
+        db(st, |d| d.sync_jobs()).await?.into_iter().map(|j| (j.asset_id.clone(), j)).collect();
+    let items = rows.iter().map(|a| to_json(ctx, a, sync_queue::job_value(st, jobs.get(&a.id)))).collect();
     Ok(ok_json(page.answer(ctx, "assets", items)))
 }
 
@@ -136,6 +146,18 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
     {
         return Err(ApiError::invalid_parameter(format!(
             "'properties.storageAccountName' ('{s}') must be letters, digits, '-' or '_'."
+        )));
+    }
+    if existing.is_none()
+        && let Some(s) = storage.filter(|s| !s.is_empty())
+        && !sync_queue::storage_known(st, s)
+    {
+        let mut names: Vec<String> =
+            st.sync.as_ref().map(|x| x.targets().keys().cloned().collect()).unwrap_or_default();
+        names.insert(0, DEFAULT_STORAGE_ACCOUNT.into());
+        return Err(ApiError::invalid_parameter(format!(
+            "'properties.storageAccountName' ('{s}') is not a storage account of this appliance; configured: {} (add a [storage.{s}] table to config.toml).",
+            names.join(", ")
         )));
     }
     let now = Timestamp::now();
@@ -192,7 +214,10 @@ async fn put(st: &Shared, ctx: &Ctx, name: &str, body: &[u8], patch: bool) -> Ap
         tracing::info!(asset = %row.name, "asset created");
     }
     let stored = get(st, &row.name).await?;
-    Ok(json_status(if created { StatusCode::CREATED } else { StatusCode::OK }, to_json(ctx, &stored)))
+    let id = stored.id.clone();
+    let job = db(st, move |d| d.sync_job(&id)).await?;
+    let body = to_json(ctx, &stored, sync_queue::job_value(st, job.as_ref()));
+    Ok(json_status(if created { StatusCode::CREATED } else { StatusCode::OK }, body))
 }
 
 /// Removes what deletions queued in the garbage table: the path first, then its row, so a

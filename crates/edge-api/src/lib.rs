@@ -20,6 +20,7 @@ mod locators;
 pub mod lro;
 mod odata;
 mod startup;
+mod sync_queue;
 
 pub use startup::{Recovery, startup};
 
@@ -83,6 +84,8 @@ pub struct AppState {
     pub version: &'static str,
     /// Bumped by every request the API finishes: the watchdog's view of API progress.
     pub served: AtomicU64,
+    /// The archive sync (storage targets, the worker's status); None = not configured.
+    pub sync: Option<edge_sync::SyncService>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -143,6 +146,7 @@ pub fn router(state: Shared) -> Router {
         .route("/auth/token", post(token))
         .route("/healthz", get(healthz))
         .merge(keys::routes())
+        .merge(sync_queue::routes())
         .fallback(dispatch)
         .with_state(state)
 }

@@ -801,6 +801,9 @@ pub(crate) async fn run_stop(st: &Shared, key: &str, remove_outputs: bool) -> Ap
         .ok_or_else(|| ApiError::not_found("The live event was deleted while stopping."))?;
     // The pipeline finishes first: the open segments are recorded before outputs go away.
     st.live.stop(&ev.id).await;
+    // Their recordings ended: queued for archive sync once the event is stopped.
+    let ev_id = ev.id.clone();
+    let recorded = db(st, move |d| d.event_output_assets(&ev_id)).await.unwrap_or_default();
     if remove_outputs {
         let k = key.to_owned();
         let outs = db(st, move |d| d.live_outputs(&k)).await?;
@@ -813,6 +816,7 @@ pub(crate) async fn run_stop(st: &Shared, key: &str, remove_outputs: bool) -> Ap
     let k = key.to_owned();
     db(st, move |d| d.live_event_set_state(&k, LiveEventState::Stopped, ProvisioningState::Succeeded)).await?;
     tracing::info!(event = %ev.name, "live event stopped");
+    crate::sync_queue::enqueue(st, recorded.into_iter().map(|(asset, _)| asset).collect()).await;
     Ok(())
 }
 

@@ -198,6 +198,7 @@ async fn delete(st: &Shared, ctx: &Ctx, ev: &str, name: &str) -> ApiResult<Respo
             Err(e) => return Err(e),
         }
         tracing::info!(event = %out.live_event_name, output = %out.name, asset = %out.asset_name, "live output deleted; the asset keeps the recording");
+        crate::sync_queue::enqueue_name(&st2, &out.asset_name).await;
         Ok(())
     });
     Ok(lro::accepted(ctx, &operation, StatusCode::ACCEPTED, None))

@@ -190,6 +190,11 @@ impl Db {
                     "UPDATE sync_jobs SET state = 'pending', live = ?2, attempts = 0, next_attempt_at = NULL, last_error = NULL, updated = ?3 WHERE asset_id = ?1",
                     params![asset_id, live, now],
                 )?;
+                // Objects that failed are tried again with the job.
+                tx.execute(
+                    "UPDATE sync_objects SET state = 'pending', bytes_done = 0, upload_id = NULL, parts = '[]', attempts = 0, last_error = NULL WHERE asset_id = ?1 AND state = 'failed'",
+                    [asset_id],
+                )?;
             } else {
                 tx.execute(
                     "INSERT INTO sync_jobs (asset_id, storage, state, live, created, updated) VALUES (?1, ?2, 'pending', ?3, ?4, ?4)",

@@ -250,52 +250,61 @@ impl Worker {
         if job.state != SyncState::Uploading {
             self.set_job(job, SyncState::Uploading, job.attempts, None, None).await;
         }
-        let (db, dir, j2, p2) = (self.db.clone(), self.assets_dir.clone(), job.clone(), prefix.clone());
-        let planned = blocking(move || plan(&db, &dir, &j2, &p2, !live)).await;
-        let (planned, manifests) = match planned {
-            Ok(p) => p,
-            Err(e) => {
-                self.set_job(job, SyncState::Failed, job.attempts, None, Some(e)).await;
-                return Ok(());
-            }
-        };
-        let (db, id) = (self.db.clone(), job.asset_id.clone());
-        let objects = blocking(move || db.sync_plan(&id, &planned).and_then(|_| db.sync_objects(&id))).await;
-        let objects = match objects {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(asset = %job.asset_id, "sync: {e}");
-                return Ok(());
-            }
-        };
         let mut failed: Vec<String> = Vec::new();
-        for o in objects {
-            if o.state == ObjectState::Done || (o.source.is_none() && !manifests.contains_key(&o.key)) {
-                continue;
-            }
-            match self.upload(target, o.clone(), &manifests).await {
-                Ok(()) => {}
-                Err(TargetError::Transient(e)) => {
-                    let attempts = job.attempts + 1;
-                    let delay = self.backoff.delay(attempts as u32, random_u64());
-                    let msg = format!(
-                        "storage target '{}' unreachable (attempt {attempts}; next in {} s): {e}",
-                        target.name,
-                        delay.as_secs()
-                    );
-                    self.set_target(&target.name, false, Some(e.clone()));
-                    self.set_job(job, SyncState::Pending, attempts, Some(later(delay)), Some(msg)).await;
-                    return Err(TargetError::Transient(e));
+        // Plan, upload, and plan again until nothing new appears: a segment recorded while
+        // the pass ran (the last one of a deleted live output) is not left behind.
+        for _round in 0..5 {
+            let (db, dir, j2, p2) = (self.db.clone(), self.assets_dir.clone(), job.clone(), prefix.clone());
+            let planned = blocking(move || plan(&db, &dir, &j2, &p2, !live)).await;
+            let (planned, manifests) = match planned {
+                Ok(p) => p,
+                Err(e) => {
+                    self.set_job(job, SyncState::Failed, job.attempts, None, Some(e)).await;
+                    return Ok(());
                 }
-                Err(TargetError::Permanent(e) | TargetError::UploadLost(e)) => {
-                    tracing::warn!(asset = %job.asset_id, key = %o.key, "sync: object failed: {e}");
-                    let mut f = o.clone();
-                    f.state = ObjectState::Failed;
-                    f.attempts += 1;
-                    f.last_error = Some(e.clone());
-                    let db = self.db.clone();
-                    let _ = blocking(move || db.sync_object_update(&f)).await;
-                    failed.push(e);
+            };
+            let (db, id) = (self.db.clone(), job.asset_id.clone());
+            let objects = blocking(move || db.sync_plan(&id, &planned).and_then(|_| db.sync_objects(&id))).await;
+            let objects = match objects {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(asset = %job.asset_id, "sync: {e}");
+                    return Ok(());
+                }
+            };
+            let todo: Vec<SyncObjectRow> = objects
+                .into_iter()
+                .filter(|o| o.state != ObjectState::Done && o.state != ObjectState::Failed)
+                .filter(|o| o.source.is_some() || manifests.contains_key(&o.key))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for o in todo {
+                match self.upload(target, o.clone(), &manifests).await {
+                    Ok(()) => {}
+                    Err(TargetError::Transient(e)) => {
+                        let attempts = job.attempts + 1;
+                        let delay = self.backoff.delay(attempts as u32, random_u64());
+                        let msg = format!(
+                            "storage target '{}' unreachable (attempt {attempts}; next in {} s): {e}",
+                            target.name,
+                            delay.as_secs()
+                        );
+                        self.set_target(&target.name, false, Some(e.clone()));
+                        self.set_job(job, SyncState::Pending, attempts, Some(later(delay)), Some(msg)).await;
+                        return Err(TargetError::Transient(e));
+                    }
+                    Err(TargetError::Permanent(e) | TargetError::UploadLost(e)) => {
+                        tracing::warn!(asset = %job.asset_id, key = %o.key, "sync: object failed: {e}");
+                        let mut f = o.clone();
+                        f.state = ObjectState::Failed;
+                        f.attempts += 1;
+                        f.last_error = Some(e.clone());
+                        let db = self.db.clone();
+                        let _ = blocking(move || db.sync_object_update(&f)).await;
+                        failed.push(e);
+                    }
                 }
             }
         }

@@ -192,6 +192,10 @@ async fn run(cfg: Config) -> Result<()> {
     if repaired != Default::default() {
         tracing::warn!(?repaired, "repaired the recordings after an unclean shutdown");
     }
+    // Archive sync: its own task, reading finished recordings from disk (never the live path);
+    // its disk policy can close the recorder's gate for new recordings.
+    let sync = edge_sync::SyncService::new(&cfg, db.clone(), assets_dir.clone(), recorder.gate())
+        .map_err(|e| anyhow::anyhow!("archive sync: {e}"))?;
     let live = LiveRegistry::with_recording(db.clone(), recorder);
 
     let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
@@ -217,6 +221,7 @@ async fn run(cfg: Config) -> Result<()> {
         event_max_duration: std::time::Duration::from_secs(cfg.event_max_duration_secs),
         version: VERSION,
         served: AtomicU64::new(0),
+        sync: Some(sync.clone()),
     });
 
     let recovery = edge_api::startup(&state).await.map_err(|e| anyhow::anyhow!("start-up recovery: {}", e.message))?;
@@ -290,6 +295,7 @@ async fn run(cfg: Config) -> Result<()> {
         sd_notify::NotifyState::Status(&format!("Ready: API on {} and {}", cfg.http_addr, cfg.https_addr)),
     ]);
     tokio::spawn(wd.clone().run(state.clone()));
+    sync.spawn();
 
     wait_for_signal().await;
     tracing::info!("shutting down");
