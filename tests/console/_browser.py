@@ -72,6 +72,9 @@ class Browser:
     def goto(self, url: str) -> str:
         return self.send("goto", url=url)["value"]
 
+    def reload(self) -> str:
+        return self.send("reload")["value"]
+
     def click(self, sel: str, timeout_ms: int = 15000) -> None:
         self.send("click", sel=sel, ms=timeout_ms, timeout=timeout_ms / 1000 + 10)
 
@@ -91,7 +94,7 @@ class Browser:
         return self.send("value", sel=sel)["value"]
 
     def eval(self, js: str):
-        return self.send("eval", js=js)["value"]
+        return self.send("eval", js=js).get("value")
 
     def screenshot(self, name: str, full_page: bool = True) -> Path:
         p = self.artifacts / f"{name}.png"

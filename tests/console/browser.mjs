@@ -1,6 +1,6 @@
 // Drives Debian's Chromium (headless) with playwright-core for the console suite (conftest.py: Browser).
 // One JSON command per stdin line, one JSON reply per stdout line:
-//   {"seq":1,"cmd":"goto","url":...}  {"cmd":"click","sel":...}  {"cmd":"fill","sel":...,"value":...}
+//   {"seq":1,"cmd":"goto","url":...}  {"cmd":"reload"}  {"cmd":"click","sel":...}  {"cmd":"fill","sel":...,"value":...}
 //   {"cmd":"wait","sel":...,"state":"visible","ms":ms}  {"cmd":"text","sel":...}  {"cmd":"value","sel":...}
 //   {"cmd":"eval","js":...}  {"cmd":"screenshot","path":...,"fullPage":true}  {"cmd":"viewport","width":..,"height":..}
 //   {"cmd":"metrics"} (navigation timing and resources of the last load)  {"cmd":"quit"}
@@ -45,6 +45,7 @@ async function handle(c) {
     const t = c.ms ?? 15000;
     switch (c.cmd) {
       case 'goto': await page.goto(c.url, { waitUntil: 'load' }); return reply(page.url());
+      case 'reload': await page.reload({ waitUntil: 'load' }); return reply(page.url());
       case 'click': await page.click(c.sel, { timeout: t }); return reply(true);
       case 'fill': await page.fill(c.sel, c.value, { timeout: t }); return reply(true);
       case 'select': await page.selectOption(c.sel, c.value, { timeout: t }); return reply(true);

@@ -158,6 +158,7 @@ def test_go_live_preview_stop_archive_and_every_page(appliance, browser, artifac
     assert browser.text(f"{row} [data-testid=asset-sync]") == "Sync not configured"
     browser.click(f"{row} [data-testid=play-asset]")
     wait_playing(browser, "video#archive-player", 2.0, 40, "archive playback")
+    browser.eval("window.scrollTo(0, 0)")
     browser.screenshot("archive")
 
     # -- Cameras: none on this machine, said plainly.
