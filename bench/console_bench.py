@@ -135,6 +135,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=60)
     args = ap.parse_args()
+    if not (ROOT / "tests" / "js" / "node_modules" / "playwright-core").exists():
+        raise SystemExit("tests/js/node_modules/playwright-core is missing: run scripts/install-test-deps.sh")
     with Appliance() as a:
         s, _, body = a.request("GET", "/console/", auth=False)
         assert s == 200 and b"console" in body, f"{os.environ['RMS_EDGE_BIN']} does not serve the console: rebuild it"

@@ -11,6 +11,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v nginx >/dev/null || need+=(nginx-light)
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
+command -v chromium >/dev/null || need+=(chromium)  # bench/console_bench.py (also needs tests/js/node_modules)
 if [ ${#need[@]} -gt 0 ]; then
   # The benchmark runs its own nginx (own config, ports and temp dir); the packaged service is
   # neither configured nor used.
@@ -24,5 +25,8 @@ python3 bench/api_bench.py
 echo
 echo "## Live path (issue 3)"
 python3 bench/live_bench.py "$@"
+echo
+echo "## Technician console (issue 9)"
+python3 bench/console_bench.py
 echo
 echo "Finished: $(uptime)"
