@@ -199,3 +199,41 @@ def test_go_live_preview_stop_archive_and_every_page(appliance, browser, artifac
 
     errors = browser.page_errors()
     assert not errors, f"page errors: {errors}"
+
+
+def test_srt_event_and_a_refusal_in_plain_words(appliance, browser, artifacts):
+    """The Go-live flow for an SRT encoder shows the event's SRT URL; deleting a recording that is
+    still being recorded is refused with the API's sentence, and nothing is deleted."""
+    app = appliance
+    prefix = app.arm_prefix()
+    browser.goto(app.http_base + "/console/#/golive")
+    browser.wait("[data-testid=apikey]")
+    sign_in(browser, app, app.api_key)
+    browser.wait("[data-testid=events-card] h2")
+    browser.goto(app.http_base + "/console/#/golive")
+    browser.wait("[data-testid=ev-name]")
+    browser.fill("[data-testid=ev-name]", "srt1")
+    browser.select("[data-testid=ev-protocol]", "SRT")
+    browser.click("[data-testid=ev-start]")  # create only; start later
+    browser.click("[data-testid=golive-create]")
+    browser.wait("[data-testid=srt-url]", timeout_ms=60000)
+    _, _, ev = app.json("GET", f"{prefix}/liveEvents/srt1")
+    assert ev["properties"]["resourceState"] == "Stopped", "created without starting"
+    srt = next(e["url"] for e in ev["properties"]["input"]["endpoints"] if e["protocol"] == "SRT")
+    assert browser.value("[data-testid=srt-url]") == srt
+    assert srt.startswith(f"srt://127.0.0.1:{app.srt_port}?streamid=")
+    assert browser.eval("document.querySelector('[data-testid=obs-server]')") is None, "no RTMP fields for SRT"
+    browser.wait("[data-testid=start]")
+    browser.screenshot("event-srt")
+
+    _, _, outs = app.json("GET", f"{prefix}/liveEvents/srt1/liveOutputs")
+    asset = outs["value"][0]["properties"]["assetName"]
+    browser.click("nav a[href='#/archive']")
+    browser.wait(f"tr[data-asset='{asset}']")
+    browser.click(f"tr[data-asset='{asset}'] [data-testid=delete-asset]")
+    browser.wait("[data-testid=error]")
+    msg = browser.text("[data-testid=error]")
+    assert msg.startswith("The asset is being recorded by live output") and "first" in msg, msg
+    browser.screenshot("archive-refused")
+    assert app.json("GET", f"{prefix}/assets/{asset}")[0] == 200, "nothing was deleted"
+    assert not browser.page_errors(), browser.page_errors()

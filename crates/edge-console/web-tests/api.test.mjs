@@ -167,7 +167,9 @@ test('asset playback reads the first locator\'s paths', async () => {
 test('errors become plain sentences with what to do next', () => {
   const e = parseErrorBody(409, JSON.stringify({ error: { code: 'Conflict', message: 'Live event ev is Running: stop it first' } }));
   assert.equal(e.code, 'Conflict');
-  assert.equal(explain(e), 'Live event ev is Running: stop it first. Wait a few seconds for the current operation to finish, then try again.');
+  assert.equal(explain(e), 'Live event ev is Running: stop it first.', 'the message already says what to do');
+  assert.equal(explain(parseErrorBody(409, '{"error":{"code":"Conflict","message":"Another operation is in progress on live event ev"}}')),
+    'Another operation is in progress on live event ev. Wait a few seconds for the current operation to finish, then try again.');
   assert.match(explain(parseErrorBody(400, '{"error":{"code":"InvalidParameter","message":"Bad name."}}')), /^Bad name\. Correct it/);
   assert.match(explain(parseErrorBody(404, '{"error":{"code":"NotFound","message":"Live event x was not found."}}')), /refresh the page/);
   assert.match(explain(parseErrorBody(500, '<html>oops</html>')), /restart the appliance/);

@@ -54,6 +54,9 @@ export function explain(err, context = '') {
     case 404:
       return `${msg} It may have been deleted from another screen: refresh the page.`;
     case 409:
+      // The appliance's conflict messages usually say what to do ("… stop it first"); add a
+      // next step only when they do not.
+      if (/\b(first|try again|wait)\b/i.test(msg)) return msg;
       return `${msg} Wait a few seconds for the current operation to finish, then try again.`;
     case 400:
     case 422:
