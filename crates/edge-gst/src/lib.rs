@@ -1,0 +1,17 @@
+//! Transcoding for `Standard` and `Premium1080p` live events. The only crate that links GStreamer.
+//!
+//! - [`ladder`]: the renditions of each preset for an input (never upscaled).
+//! - [`encoders`]: the hardware/software encoder probe and the one table of encoder property
+//!   differences.
+//! - [`proto`]: the framed protocol between the appliance and its transcode worker process.
+//! - `pipeline` and `worker` (feature `gst`): the GStreamer ladder and the worker's main loop
+//!   (`rms-edge transcode-worker`).
+
+pub mod encoders;
+pub mod ladder;
+pub mod proto;
+
+#[cfg(feature = "gst")]
+pub mod pipeline;
+#[cfg(feature = "gst")]
+pub mod worker;
