@@ -84,6 +84,18 @@ pub(crate) fn media_segment(
     base_decode_time: u64,
     samples: &[SampleOut<'_>],
 ) -> Result<Bytes, mp4_atom::Error> {
+    fragment(track_id, sequence, base_decode_time, samples, true)
+}
+
+/// moof + mdat of one fragment (a CMAF chunk), preceded by styp when `with_styp` (the first
+/// chunk of a segment): a low-latency segment is its chunks back to back.
+pub(crate) fn fragment(
+    track_id: u32,
+    sequence: u32,
+    base_decode_time: u64,
+    samples: &[SampleOut<'_>],
+    with_styp: bool,
+) -> Result<Bytes, mp4_atom::Error> {
     let styp =
         Styp { major_brand: b"cmfs".into(), minor_version: 0, compatible_brands: vec![b"cmfs".into(), b"msdh".into()] };
     let entries: Vec<TrunEntry> = samples
@@ -112,7 +124,9 @@ pub(crate) fn media_segment(
     moof.traf[0].trun[0].data_offset = Some((probe.len() + 8) as i32);
 
     let mut out = Vec::with_capacity(64 + probe.len() + 8 + payload);
-    styp.encode(&mut out)?;
+    if with_styp {
+        styp.encode(&mut out)?;
+    }
     moof.encode(&mut out)?;
     // mdat is written by hand: mp4-atom's `Mdat` owns one Vec of the payload, which would
     // cost a second copy of every sample; the header is only size + 'mdat'.

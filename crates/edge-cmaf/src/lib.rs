@@ -19,6 +19,10 @@
 //!   - [`Output::Segment`] ([`MediaSegment`]): styp + moof + mdat, stored as
 //!     `{rendition}/{seq}.m4s`. `seq` is per rendition, +1 per segment, continuing across
 //!     periods; `start` (baseMediaDecodeTime) never goes backwards.
+//!   - [`Output::Part`] ([`MediaPart`]): low latency only (`PackagerConfig::part_target`):
+//!     the open segment's CMAF chunks (moof + mdat, the first with styp) as soon as their
+//!     samples are complete, `{rendition}/{seq}.{index}.m4s`. The segment that follows them
+//!     is exactly their concatenation.
 //!   - [`Output::LongGop`]: a video GOP longer than the target segment (for a stream event).
 //!   - [`Output::Rejected`]: a track that cannot be packaged (bad decoder configuration).
 //! - Video is cut at the first keyframe once a segment reached `target_segment`; audio is cut at
@@ -61,7 +65,7 @@ pub mod time;
 
 pub use manifest::DashOptions;
 pub use packager::{
-    InitSegment, LongGop, MediaSegment, Output, Packager, PackagerConfig, RenditionResume, ResumeState,
+    InitSegment, LongGop, MediaPart, MediaSegment, Output, Packager, PackagerConfig, RenditionResume, ResumeState,
 };
-pub use presentation::{FrameRate, Period, Presentation, Rendition, SegmentRef, TrackLog};
+pub use presentation::{FrameRate, PartRef, Period, Presentation, Rendition, SegmentRef, TrackLog};
 pub use time::MediaTime;

@@ -23,6 +23,10 @@ pub struct PackagerConfig {
     /// Rendition ids by track id. Tracks not listed get `video` / `audio` (the first of each
     /// kind) or `{kind}_{track_id}`.
     pub rendition_ids: Vec<(u32, String)>,
+    /// Low latency: also emit each segment as CMAF partial segments ([`Output::Part`]) of at
+    /// most this duration, cut at sample boundaries and at every keyframe. `None`: whole
+    /// segments only (the normal mode).
+    pub part_target: Option<Duration>,
 }
 
 impl Default for PackagerConfig {
@@ -31,6 +35,7 @@ impl Default for PackagerConfig {
             target_segment: Duration::from_secs(2),
             max_segment: Duration::from_secs(30),
             rendition_ids: Vec::new(),
+            part_target: None,
         }
     }
 }
@@ -69,8 +74,12 @@ pub enum Output {
     /// The init segment of a track for a period (`{rendition}/init-{period}.mp4`). Emitted
     /// for every track at the start of every period, before its segments.
     Init(InitSegment),
-    /// A finished media segment (`{rendition}/{seq}.m4s`).
+    /// A finished media segment (`{rendition}/{seq}.m4s`). In low-latency mode its data is
+    /// exactly its parts' data concatenated, and it follows its last part.
     Segment(MediaSegment),
+    /// Low latency: a partial segment (`{rendition}/{seq}.{index}.m4s`) of the segment `seq`
+    /// still being written: moof + mdat (the first part of a segment starts with styp).
+    Part(MediaPart),
     /// A video GOP longer than the target: segments follow the GOP, so they are longer
     /// than asked. Emitted when such a GOP first ends (again only after a normal one).
     LongGop(LongGop),
@@ -107,6 +116,25 @@ pub struct MediaSegment {
     pub data: Bytes,
 }
 
+/// A CMAF chunk of an open segment, as soon as its samples are complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaPart {
+    pub track_id: u32,
+    pub rendition_id: String,
+    pub period: u32,
+    /// The segment it belongs to.
+    pub seq: u64,
+    /// 0, 1, … within the segment.
+    pub index: u32,
+    /// baseMediaDecodeTime in `timescale`.
+    pub start: u64,
+    pub duration: u64,
+    pub timescale: u32,
+    /// Starts with a keyframe (HLS `INDEPENDENT=YES`; always true for audio).
+    pub independent: bool,
+    pub data: Bytes,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LongGop {
     pub track_id: u32,
@@ -135,6 +163,8 @@ pub struct Packager {
 struct Timeline {
     next_seq: u64,
     end: MediaTime,
+    /// Low latency: mfhd sequence number of the next chunk.
+    next_fragment: u32,
 }
 
 struct TrackState {
@@ -166,12 +196,23 @@ struct TrackState {
     target: u64,
     tolerance: u64,
     max: u64,
+    /// Low latency: the part target in this track's timescale (0: no parts).
+    part: u64,
 }
 
 struct OpenSegment {
     start: u64,
     independent: bool,
     samples: Vec<Sample>,
+    /// Low latency: the parts emitted so far, and how many samples they hold.
+    parts: Vec<Bytes>,
+    emitted: usize,
+}
+
+impl OpenSegment {
+    fn new(start: u64, independent: bool, samples: Vec<Sample>) -> Self {
+        OpenSegment { start, independent, samples, parts: Vec::new(), emitted: 0 }
+    }
 }
 
 struct Sample {
@@ -201,7 +242,7 @@ impl Packager {
         let mut p = Packager::new(cfg);
         p.next_period = state.next_period;
         for r in state.renditions {
-            p.timelines.insert(r.id, Timeline { next_seq: r.next_seq, end: r.end });
+            p.timelines.insert(r.id, Timeline { next_seq: r.next_seq, end: r.end, next_fragment: 1 });
         }
         p
     }
@@ -303,6 +344,7 @@ impl Packager {
                 target: duration_to_ticks(self.cfg.target_segment, timescale),
                 tolerance: duration_to_ticks(self.cfg.target_segment / 20, timescale),
                 max: duration_to_ticks(self.cfg.max_segment, timescale),
+                part: self.cfg.part_target.map_or(0, |p| duration_to_ticks(p, timescale).max(1)),
             };
             let built = if track.timescale == 0 {
                 Err("timescale 0".to_owned())
@@ -317,7 +359,11 @@ impl Packager {
                         state.primary_video = true;
                         have_primary = true;
                     }
-                    self.timelines.entry(rendition_id.clone()).or_insert(Timeline { next_seq: 1, end: start });
+                    self.timelines.entry(rendition_id.clone()).or_insert(Timeline {
+                        next_seq: 1,
+                        end: start,
+                        next_fragment: 1,
+                    });
                     out.push(Output::Init(InitSegment {
                         track_id: track.id,
                         period,
@@ -493,19 +539,19 @@ impl Packager {
             match &t.open {
                 Some(open) if dts - open.start + t.tolerance >= t.target => cut = Some(true),
                 Some(_) => {}
-                None => t.open = Some(OpenSegment { start: dts, independent: true, samples: Vec::new() }),
+                None => t.open = Some(OpenSegment::new(dts, true, Vec::new())),
             }
         } else {
             match &t.open {
                 Some(open) if dts - open.start >= t.max => cut = Some(false),
                 Some(_) => {}
-                None => t.open = Some(OpenSegment { start: dts, independent: false, samples: Vec::new() }),
+                None => t.open = Some(OpenSegment::new(dts, false, Vec::new())),
             }
         }
         if let Some(independent) = cut {
             self.finish(i, dts, out);
             let t = &mut self.tracks[i];
-            t.open = Some(OpenSegment { start: dts, independent, samples: Vec::new() });
+            t.open = Some(OpenSegment::new(dts, independent, Vec::new()));
             if t.primary_video {
                 let at = MediaTime::new(dts, ts);
                 for j in 0..self.tracks.len() {
@@ -516,9 +562,95 @@ impl Packager {
                 }
             }
         }
+        let t = &self.tracks[i];
+        if t.part > 0
+            && let Some(open) = &t.open
+            && let Some(first) = open.samples.get(open.emitted)
+            && (sample.key || sample.dts + t.last_delta - first.dts > t.part)
+        {
+            // The pending samples make a part: the next one would overshoot the target, or
+            // starts a GOP (so that parts starting with a keyframe are independent).
+            let n = open.samples.len();
+            self.emit_part(i, n, sample.dts, out);
+        }
         if let Some(open) = &mut self.tracks[i].open {
             open.samples.push(sample);
         }
+    }
+
+    /// Low latency, audio: emits the parts that are complete and can no longer be moved into
+    /// the next segment by a pending or future video cut.
+    fn audio_parts(&mut self, i: usize, out: &mut Vec<Output>) {
+        loop {
+            let t = &self.tracks[i];
+            let Some(open) = &t.open else { return };
+            if t.part == 0 || open.emitted >= open.samples.len() {
+                return;
+            }
+            let half = t.last_delta / 2;
+            // A future video cut lies after the newest video sample; a queued one is known.
+            let limit = if !t.follows_video {
+                u64::MAX
+            } else if let Some(cut) = t.cuts.front() {
+                cut.rescale_round(t.track.timescale)
+            } else {
+                match self.tracks.iter().find(|v| v.primary_video).and_then(|v| v.last_dts.map(|d| (d, v))) {
+                    Some((d, v)) => MediaTime::new(d, v.track.timescale).rescale_round(t.track.timescale),
+                    None => return,
+                }
+            };
+            let pending = &open.samples[open.emitted..];
+            let first = pending[0].dts;
+            let Some(j) = (1..pending.len()).find(|&j| pending[j].dts + t.last_delta - first > t.part) else { return };
+            if pending[j - 1].dts + half + 1 >= limit {
+                return;
+            }
+            let (upto, end) = (open.emitted + j, pending[j].dts);
+            self.emit_part(i, upto, end, out);
+        }
+    }
+
+    /// Emits the open segment's samples `emitted..upto` as its next part, ending at `end`.
+    fn emit_part(&mut self, i: usize, upto: usize, end: u64, out: &mut Vec<Output>) {
+        let period = self.period.unwrap_or_default();
+        let t = &mut self.tracks[i];
+        let Some(open) = &mut t.open else { return };
+        if upto <= open.emitted {
+            return;
+        }
+        let video = t.track.kind() == TrackKind::Video;
+        let samples = &open.samples[open.emitted..upto];
+        let outs = sample_outs(samples, end, video);
+        let timeline = self.timelines.entry(t.rendition_id.clone()).or_insert(Timeline {
+            next_seq: 1,
+            end: MediaTime::new(open.start, t.track.timescale),
+            next_fragment: 1,
+        });
+        let index = open.parts.len() as u32;
+        let start = samples[0].dts;
+        match boxes::fragment(t.track.id, timeline.next_fragment, start, &outs, index == 0) {
+            Ok(data) => {
+                timeline.next_fragment = timeline.next_fragment.wrapping_add(1);
+                open.parts.push(data.clone());
+                out.push(Output::Part(MediaPart {
+                    track_id: t.track.id,
+                    rendition_id: t.rendition_id.clone(),
+                    period,
+                    seq: timeline.next_seq,
+                    index,
+                    start,
+                    duration: end - start,
+                    timescale: t.track.timescale,
+                    independent: samples[0].key,
+                    data,
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(track = t.track.id, error = %e, "part dropped: cannot encode");
+                self.dropped += samples.len() as u64;
+            }
+        }
+        open.emitted = upto;
     }
 
     fn audio_sample(&mut self, i: usize, sample: Sample, out: &mut Vec<Output>) {
@@ -526,7 +658,7 @@ impl Packager {
         let t = &mut self.tracks[i];
         let own_cut = match &t.open {
             None => {
-                t.open = Some(OpenSegment { start: dts, independent: true, samples: Vec::new() });
+                t.open = Some(OpenSegment::new(dts, true, Vec::new()));
                 false
             }
             // With video, audio follows its cuts; cutting alone only if video stalls for long.
@@ -538,7 +670,7 @@ impl Packager {
             self.finish(i, dts, out);
             let t = &mut self.tracks[i];
             t.cuts.clear();
-            t.open = Some(OpenSegment { start: dts, independent: true, samples: Vec::new() });
+            t.open = Some(OpenSegment::new(dts, true, Vec::new()));
         }
         if let Some(open) = &mut self.tracks[i].open {
             open.samples.push(sample);
@@ -546,6 +678,7 @@ impl Packager {
         if self.tracks[i].follows_video {
             self.apply_cuts(i, out);
         }
+        self.audio_parts(i, out);
     }
 
     /// Cuts an audio track at the sample boundary nearest to each pending video cut, once a
@@ -570,7 +703,7 @@ impl Packager {
             let rest = open.samples.split_off(idx);
             let end = rest[0].dts;
             self.finish(i, end, out);
-            self.tracks[i].open = Some(OpenSegment { start: end, independent: true, samples: rest });
+            self.tracks[i].open = Some(OpenSegment::new(end, true, rest));
         }
     }
 
@@ -584,25 +717,48 @@ impl Packager {
         }
         let video = t.track.kind() == TrackKind::Video;
         let n = open.samples.len();
-        let samples: Vec<SampleOut<'_>> = open
-            .samples
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                let next = if k + 1 < n { open.samples[k + 1].dts } else { end };
-                SampleOut {
-                    duration: u32::try_from(next.saturating_sub(s.dts)).unwrap_or(u32::MAX),
-                    flags: if s.key { FLAGS_SYNC } else { FLAGS_NON_SYNC },
-                    cts: video.then_some(s.cts),
-                    data: &s.data,
-                }
-            })
-            .collect();
+        if t.part > 0 {
+            // Low latency: the rest becomes the last part; the segment is its parts.
+            let rest = open.emitted < n;
+            t.open = Some(open);
+            if rest {
+                self.emit_part(i, n, end, out);
+            }
+            let t = &mut self.tracks[i];
+            let open = t.open.take().expect("put back above");
+            let mut data = Vec::with_capacity(open.parts.iter().map(Bytes::len).sum());
+            for p in &open.parts {
+                data.extend_from_slice(p);
+            }
+            if data.is_empty() {
+                return;
+            }
+            let start = open.samples[0].dts;
+            let timeline = self.timelines.get_mut(&t.rendition_id).expect("a part created it");
+            let seq = timeline.next_seq;
+            timeline.next_seq += 1;
+            timeline.end = MediaTime::new(end, t.track.timescale);
+            out.push(Output::Segment(MediaSegment {
+                track_id: t.track.id,
+                rendition_id: t.rendition_id.clone(),
+                period,
+                seq,
+                start,
+                duration: end - start,
+                timescale: t.track.timescale,
+                independent: open.independent,
+                samples: n as u32,
+                data: data.into(),
+            }));
+            return;
+        }
+        let samples = sample_outs(&open.samples, end, video);
         let start = open.samples[0].dts;
-        let timeline = self
-            .timelines
-            .entry(t.rendition_id.clone())
-            .or_insert(Timeline { next_seq: 1, end: MediaTime::new(start, t.track.timescale) });
+        let timeline = self.timelines.entry(t.rendition_id.clone()).or_insert(Timeline {
+            next_seq: 1,
+            end: MediaTime::new(start, t.track.timescale),
+            next_fragment: 1,
+        });
         let seq = timeline.next_seq;
         match boxes::media_segment(t.track.id, seq as u32, start, &samples) {
             Ok(data) => {
@@ -627,6 +783,24 @@ impl Packager {
             }
         }
     }
+}
+
+/// The trun entries of consecutive samples; the last one ends at `end`.
+fn sample_outs(samples: &[Sample], end: u64, video: bool) -> Vec<SampleOut<'_>> {
+    let n = samples.len();
+    samples
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let next = if k + 1 < n { samples[k + 1].dts } else { end };
+            SampleOut {
+                duration: u32::try_from(next.saturating_sub(s.dts)).unwrap_or(u32::MAX),
+                flags: if s.key { FLAGS_SYNC } else { FLAGS_NON_SYNC },
+                cts: video.then_some(s.cts),
+                data: &s.data,
+            }
+        })
+        .collect()
 }
 
 /// A last sample's duration when nothing better is known: an AAC frame, or 1/30 s.

@@ -459,3 +459,131 @@ fn a_segment_holds_only_its_own_samples_and_max_segment_caps_it() {
     assert_eq!(segs.iter().map(|s| s.independent).collect::<Vec<_>>(), [true, false, false]);
     assert!(!outs.iter().any(|o| matches!(o, Output::LongGop(_))), "no keyframe, no GOP measured");
 }
+
+// ---- Low latency: parts ----
+
+fn ll_config(part_ms: u64) -> PackagerConfig {
+    PackagerConfig { part_target: Some(Duration::from_millis(part_ms)), ..PackagerConfig::default() }
+}
+
+fn parts(outs: &[Output], track: u32) -> Vec<&MediaPart> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Part(p) if p.track_id == track => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// moof + mdat chunks of a segment (after an optional styp), as (tfdt, sample count).
+fn chunks(data: &[u8]) -> Vec<(u64, usize)> {
+    let mut buf = data;
+    if &buf[4..8] == b"styp" {
+        Styp::decode(&mut buf).expect("styp");
+    }
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let moof = Moof::decode(&mut buf).expect("moof");
+        let size = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        assert_eq!(&buf[4..8], b"mdat");
+        let n = moof.traf[0].trun[0].samples.len();
+        out.push((moof.traf[0].tfdt.as_ref().unwrap().base_media_decode_time, n));
+        buf = &buf[size..];
+    }
+    out
+}
+
+#[test]
+fn parts_are_cut_at_the_target_and_at_keyframes_and_make_up_their_segment() {
+    // 1 s GOPs, 2 s segments, 334 ms parts: 30 fps gives three 10-frame parts per GOP.
+    let mut p = Packager::new(ll_config(334));
+    let mut outs = p.push(MediaEvent::Tracks(vec![video_track(1), audio_track(2)]));
+    outs.extend(run(&mut p, av(6, 30, 0, 0)));
+    outs.extend(p.flush());
+    for track in [1, 2] {
+        let segs = segments(&outs, track);
+        let prts = parts(&outs, track);
+        assert!(segs.len() >= 3, "track {track}: {} segments", segs.len());
+        let target = duration_to_ticks(Duration::from_millis(334), if track == 1 { V_TS } else { A_TS });
+        for seg in &segs {
+            let mine: Vec<&&MediaPart> = prts.iter().filter(|x| x.seq == seg.seq).collect();
+            assert!(!mine.is_empty(), "segment {} has parts", seg.seq);
+            // Byte identity: the segment is its parts back to back.
+            let joined: Vec<u8> = mine.iter().flat_map(|x| x.data.iter().copied()).collect();
+            assert_eq!(joined, seg.data.to_vec(), "track {track} segment {}", seg.seq);
+            assert_eq!(mine.iter().map(|x| x.index).collect::<Vec<_>>(), (0..mine.len() as u32).collect::<Vec<_>>());
+            assert_eq!(&mine[0].data[4..8], b"styp", "the first part starts the segment");
+            assert!(mine[1..].iter().all(|x| &x.data[4..8] == b"moof"));
+            // Contiguous, within the target, covering the segment.
+            let mut t = seg.start;
+            for x in &mine {
+                assert_eq!(x.start, t);
+                assert!(x.duration <= target, "part {}.{} is {} ticks", x.seq, x.index, x.duration);
+                assert_eq!(chunks(&x.data)[0].0, x.start, "tfdt");
+                t += x.duration;
+            }
+            assert_eq!(t, seg.start + seg.duration);
+            assert_eq!(chunks(&seg.data).len(), mine.len());
+        }
+        if track == 1 {
+            // Every GOP starts an independent part; the others are not independent.
+            for x in &prts {
+                let key = (x.start % (30 * FRAME as u64)) == 0;
+                assert_eq!(x.independent, key, "part {}.{}", x.seq, x.index);
+                assert_eq!(x.duration, 10 * FRAME as u64);
+            }
+        }
+    }
+    // The emitted order: a part is out before its segment.
+    let first_seg = outs.iter().position(|o| matches!(o, Output::Segment(s) if s.track_id == 1)).unwrap();
+    assert!(outs[..first_seg].iter().filter(|o| matches!(o, Output::Part(x) if x.track_id == 1)).count() >= 6);
+}
+
+#[test]
+fn low_latency_cuts_the_same_segments_as_normal_mode() {
+    // Audio running ahead of video (it is cut where video is cut, after the fact): parts must
+    // never hold audio that a later video cut moves into the next segment.
+    for (v0, a0) in [(0, 0), (0, 12_000), (9_000, 0)] {
+        let mut normal = Packager::new(PackagerConfig::default());
+        let mut ll = Packager::new(ll_config(334));
+        let mut a = normal.push(MediaEvent::Tracks(vec![video_track(1), audio_track(2)]));
+        let mut b = ll.push(MediaEvent::Tracks(vec![video_track(1), audio_track(2)]));
+        a.extend(run(&mut normal, av(7, 30, v0, a0)));
+        b.extend(run(&mut ll, av(7, 30, v0, a0)));
+        a.extend(normal.flush());
+        b.extend(ll.flush());
+        for track in [1, 2] {
+            let key = |s: &&MediaSegment| (s.seq, s.start, s.duration, s.samples, s.independent);
+            let sa: Vec<_> = segments(&a, track).iter().map(key).collect();
+            let sb: Vec<_> = segments(&b, track).iter().map(key).collect();
+            assert_eq!(sa, sb, "track {track}, offsets {v0}/{a0}");
+            // The same samples in the same order: the mdat payloads match.
+            for (x, y) in segments(&a, track).iter().zip(segments(&b, track)) {
+                let pa = parse_segment(&x.data);
+                let total: usize = chunks(&y.data).iter().map(|c| c.1).sum();
+                assert_eq!(trun(&pa).len(), total);
+            }
+            assert!(parts(&b, track).len() > segments(&b, track).len());
+            assert!(parts(&a, track).is_empty(), "no parts in normal mode");
+        }
+    }
+}
+
+#[test]
+fn an_audio_only_stream_gets_parts_too() {
+    let mut p = Packager::new(ll_config(500));
+    let mut outs = p.push(MediaEvent::Tracks(vec![audio_track(2)]));
+    outs.extend(run(
+        &mut p,
+        av(5, 30, 0, 0).into_iter().filter(|e| matches!(e, MediaEvent::Unit(u) if u.track == 2)).collect(),
+    ));
+    outs.extend(p.flush());
+    let segs = segments(&outs, 2);
+    let prts = parts(&outs, 2);
+    assert!(segs.len() >= 2);
+    for seg in segs {
+        let joined: Vec<u8> = prts.iter().filter(|x| x.seq == seg.seq).flat_map(|x| x.data.iter().copied()).collect();
+        assert_eq!(joined, seg.data.to_vec());
+    }
+    assert!(prts.iter().all(|x| x.duration <= 24_000 && x.independent));
+}

@@ -111,6 +111,32 @@ pub struct SegmentRef {
     pub bytes: u64,
 }
 
+/// Low latency: one CMAF partial segment as the manifests see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartRef {
+    /// The segment it belongs to.
+    pub seq: u64,
+    pub period: u32,
+    /// 0, 1, … within the segment.
+    pub index: u32,
+    /// baseMediaDecodeTime, in `timescale`.
+    pub start: u64,
+    pub duration: u64,
+    pub timescale: u32,
+    pub independent: bool,
+    pub bytes: u64,
+}
+
+impl PartRef {
+    pub fn duration_time(&self) -> Duration {
+        ticks_to_duration(self.duration, self.timescale)
+    }
+}
+
+/// Low latency: parts are kept (and listed) for this many of the newest segments, plus the
+/// one being written (RFC 8216bis asks for at least the last three target durations).
+pub const PART_SEGMENTS: u64 = 3;
+
 impl SegmentRef {
     pub fn duration_time(&self) -> Duration {
         ticks_to_duration(self.duration, self.timescale)
@@ -132,9 +158,33 @@ pub struct TrackLog {
     pub total_time: Duration,
     /// Measured from video segments.
     pub frame_rate: Option<FrameRate>,
+    /// Low latency: the parts of the newest [`PART_SEGMENTS`] segments and of the one being
+    /// written, in order.
+    pub parts: VecDeque<PartRef>,
 }
 
 impl TrackLog {
+    /// Seq of the newest complete segment.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.segments.back().map(|s| s.seq)
+    }
+
+    /// The newest part as (segment seq, index).
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        self.parts.back().map(|p| (p.seq, p.index))
+    }
+
+    /// Seq of the segment being written (it has parts but is not complete yet).
+    pub fn open_seq(&self) -> Option<u64> {
+        let (seq, _) = self.last_part()?;
+        (self.last_seq().is_none_or(|l| seq > l)).then_some(seq)
+    }
+
+    /// The parts of one segment.
+    pub fn parts_of(&self, seq: u64) -> impl Iterator<Item = &PartRef> {
+        self.parts.iter().filter(move |p| p.seq == seq)
+    }
+
     /// Measured average bit/s (0 if nothing measured).
     pub fn average_bandwidth(&self) -> u32 {
         let secs = self.total_time.as_secs_f64();
@@ -157,11 +207,21 @@ pub struct Presentation {
     pub periods: Vec<Period>,
     /// By rendition id.
     pub tracks: BTreeMap<String, TrackLog>,
+    /// Low latency: the part target (`None`: normal mode, no parts in the manifests).
+    pub part_target: Option<Duration>,
 }
 
 impl Presentation {
     pub fn new(live: bool, availability_start: OffsetDateTime, window: Duration, target_duration: Duration) -> Self {
-        Presentation { live, availability_start, window, target_duration, periods: Vec::new(), tracks: BTreeMap::new() }
+        Presentation {
+            live,
+            availability_start,
+            window,
+            target_duration,
+            periods: Vec::new(),
+            tracks: BTreeMap::new(),
+            part_target: None,
+        }
     }
 
     /// Folds one packager output in. `now` is the wall clock when it was produced: it anchors
@@ -206,7 +266,31 @@ impl Presentation {
                 }
                 self.add_segment(&seg.rendition_id, r);
             }
+            Output::Part(part) => self.add_part(
+                &part.rendition_id,
+                PartRef {
+                    seq: part.seq,
+                    period: part.period,
+                    index: part.index,
+                    start: part.start,
+                    duration: part.duration,
+                    timescale: part.timescale,
+                    independent: part.independent,
+                    bytes: part.data.len() as u64,
+                },
+            ),
             Output::LongGop(_) | Output::Rejected { .. } => {}
+        }
+    }
+
+    /// Appends a part to a rendition's log, dropping the parts of segments older than the
+    /// newest [`PART_SEGMENTS`].
+    pub fn add_part(&mut self, rendition_id: &str, part: PartRef) {
+        let log = self.tracks.entry(rendition_id.to_owned()).or_default();
+        let keep_from = part.seq.saturating_sub(PART_SEGMENTS);
+        log.parts.push_back(part);
+        while log.parts.front().is_some_and(|p| p.seq < keep_from) {
+            log.parts.pop_front();
         }
     }
 

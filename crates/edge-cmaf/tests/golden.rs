@@ -333,3 +333,87 @@ fn vod_mpd() {
     // Period starts agree with the packager's media timeline.
     assert_eq!(pres.periods[1].media_start, MediaTime::new(20, 1));
 }
+
+/// Low latency: 21.5 s of stream with 334 ms parts, the segment 20–22 s still being written.
+fn ll_presentation() -> Presentation {
+    let mut pres = Presentation::new(true, AST, Duration::from_secs(30), Duration::from_secs(2));
+    pres.part_target = Some(Duration::from_millis(334));
+    let cfg = PackagerConfig { part_target: pres.part_target, ..PackagerConfig::default() };
+    let mut p = Packager::new(cfg);
+    for o in p.push(MediaEvent::Tracks(tracks())) {
+        pres.apply(&o, AST);
+    }
+    for (t, ev) in av(22, 0).into_iter().filter(|(t, _)| *t < 21.5) {
+        for o in p.push(ev) {
+            pres.apply(&o, AST + Duration::from_secs_f64(t + 0.05));
+        }
+    }
+    pres.trim_to_window();
+    pres
+}
+
+#[test]
+fn low_latency_media_playlist() {
+    let pres = ll_presentation();
+    let text = hls_media(&pres, "video").unwrap();
+    golden("ll_video.m3u8", &text);
+    golden("ll_audio.m3u8", &hls_media(&pres, "audio").unwrap());
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n"), "{text}");
+    assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12,PART-HOLD-BACK=1.002\n"));
+    assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.334\n"));
+    // Parts of the newest three complete segments (8, 9, 10) and of the open one (11): six
+    // parts per 2 s segment, every third one starting a GOP; 1.5 s of segment 11 = 4 parts.
+    let parts: Vec<&str> = text.lines().filter(|l| l.starts_with("#EXT-X-PART:")).collect();
+    assert_eq!(parts.len(), 3 * 6 + 4, "{text}");
+    assert_eq!(parts[0], "#EXT-X-PART:DURATION=0.33333,URI=\"8.0.m4s\",INDEPENDENT=YES");
+    assert_eq!(parts[1], "#EXT-X-PART:DURATION=0.33333,URI=\"8.1.m4s\"");
+    assert_eq!(parts.iter().filter(|l| l.ends_with("INDEPENDENT=YES")).count(), 3 * 2 + 2);
+    assert!(text.contains("#EXTINF:2.000,\n10.m4s\n#EXT-X-PART:DURATION=0.33333,URI=\"11.0.m4s\",INDEPENDENT=YES\n"));
+    assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"11.4.m4s\"\n"));
+    assert!(text.ends_with("#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=11,LAST-PART=3\n"));
+    // m3u8-rs still reads it as a playlist of ten complete segments.
+    let m = media_playlist(&text);
+    assert_eq!((m.media_sequence, m.segments.len()), (1, 10));
+    // A normal-mode presentation of the same stream has none of it.
+    let mut normal = pres.clone();
+    normal.part_target = None;
+    let plain = hls_media(&normal, "video").unwrap();
+    assert!(!plain.contains("EXT-X-PART") && !plain.contains("SERVER-CONTROL") && plain.contains("VERSION:7"));
+}
+
+#[test]
+fn low_latency_delta_update_skips_old_segments() {
+    let pres = ll_presentation();
+    let full = hls_media(&pres, "video").unwrap();
+    let delta = edge_cmaf::manifest::hls_media_with(&pres, "video", true).unwrap();
+    golden("ll_video_delta.m3u8", &delta);
+    // 20 s of complete segments; the newest 12 s (six segments) stay.
+    assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n#EXT-X-MAP:URI=\"init-0.mp4\"\n"), "{delta}");
+    assert_eq!(delta.matches("#EXTINF:").count(), 6);
+    assert!(delta.contains("#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:08.000Z"));
+    // Everything after the skipped segments is the same as in the full playlist.
+    let tail =
+        |t: &str| t[t.find("#EXT-X-PROGRAM-DATE-TIME").unwrap()..].lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert!(tail(&full).ends_with(&tail(&delta)));
+    // No skipping without low latency, or when nothing is old enough.
+    let mut normal = pres.clone();
+    normal.part_target = None;
+    assert_eq!(edge_cmaf::manifest::hls_media_with(&normal, "video", true), hls_media(&normal, "video"));
+}
+
+#[test]
+fn low_latency_mpd() {
+    let pres = ll_presentation();
+    let opts = DashOptions { utc_timing_url: Some("/time".into()), ..Default::default() };
+    let text = dash_mpd(&pres, AST + Duration::from_secs(22), &opts);
+    golden("ll.mpd", &text);
+    assert!(text.contains("<ServiceDescription id=\"0\">\n    <Latency referenceId=\"0\" target=\"1502\""), "{text}");
+    assert!(text.contains("suggestedPresentationDelay=\"PT1.502S\""));
+    assert!(text.contains("minimumUpdatePeriod=\"PT0.334S\""));
+    assert_eq!(text.matches("availabilityTimeOffset=\"1.666\" availabilityTimeComplete=\"false\"").count(), 2);
+    assert!(text.contains("UTCTiming"));
+    // The timeline announces the open segment 11 (20 s) with the nominal duration.
+    assert!(text.contains("<S t=\"0\" d=\"180000\" r=\"10\"/>"), "{text}");
+    let parsed = parse_mpd(&text);
+    assert!(!parsed.periods.is_empty());
+}

@@ -21,6 +21,13 @@ pub struct DashOptions {
     pub suggested_presentation_delay: Option<Duration>,
     /// Default: the target duration.
     pub min_buffer_time: Option<Duration>,
+    /// Low latency: the `ServiceDescription` target latency. Default: [`ll_target_latency`].
+    pub target_latency: Option<Duration>,
+}
+
+/// The default target latency of a low-latency MPD: the HLS part hold-back plus half a second.
+pub fn ll_target_latency(part_target: Duration) -> Duration {
+    super::part_hold_back(part_target) + Duration::from_millis(500)
 }
 
 /// The MPD. `now` is its `publishTime`.
@@ -42,18 +49,24 @@ pub fn dash_mpd(p: &Presentation, now: OffsetDateTime, opts: &DashOptions) -> St
     };
     let max_segment = p.tracks.values().map(|l| l.max_duration).max().unwrap_or(p.target_duration);
 
+    let ll = p.part_target.filter(|_| p.live);
+    let latency = ll.map(|part| opts.target_latency.unwrap_or_else(|| ll_target_latency(part)));
+
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = write!(s, "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{PROFILES}\"");
     if p.live {
         let window = p.window.max(p.target_duration * 4);
-        let delay = opts.suggested_presentation_delay.unwrap_or(p.target_duration * 3);
+        let delay = opts.suggested_presentation_delay.or(latency).unwrap_or(p.target_duration * 3);
+        // Low latency: the segment being written is announced once its first chunk exists, so
+        // the MPD is refreshed every part.
+        let update = ll.unwrap_or(p.target_duration);
         let _ = write!(
             s,
             " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"{}\" \
              timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\"",
             wall_clock(p.availability_start),
             wall_clock(now),
-            xs_duration(p.target_duration, 3),
+            xs_duration(update, 3),
             xs_duration(window, 3),
             xs_duration(delay, 3),
         );
@@ -78,6 +91,16 @@ pub fn dash_mpd(p: &Presentation, now: OffsetDateTime, opts: &DashOptions) -> St
         xs_duration(opts.min_buffer_time.unwrap_or(p.target_duration), 3)
     );
 
+    if let Some(latency) = latency {
+        let ms = latency.as_millis();
+        let _ = writeln!(
+            s,
+            "  <ServiceDescription id=\"0\">\n    <Latency referenceId=\"0\" target=\"{ms}\" min=\"{}\" max=\"{}\"/>\n    \
+             <PlaybackRate min=\"0.96\" max=\"1.04\"/>\n  </ServiceDescription>",
+            ms / 2,
+            ms * 2
+        );
+    }
     for per in periods {
         let _ = writeln!(s, "  <Period id=\"{}\" start=\"{}\">", per.id, xs_duration(period_start(per), 6));
         for (set_id, kind) in [(0, TrackKind::Video), (1, TrackKind::Audio)] {
@@ -107,8 +130,13 @@ pub fn dash_mpd(p: &Presentation, now: OffsetDateTime, opts: &DashOptions) -> St
                 }
             }
             s.push_str(">\n");
-            for (r, segs) in reps {
-                representation(&mut s, p, per, r, &segs);
+            for (r, mut segs) in reps {
+                // Low latency: the segment being written, with its nominal duration.
+                let open = ll.and_then(|_| open_segment(p, per, r, segs.last().copied()));
+                if let Some(open) = &open {
+                    segs.push(open);
+                }
+                representation(&mut s, p, per, r, &segs, ll);
             }
             s.push_str("    </AdaptationSet>\n");
         }
@@ -123,7 +151,35 @@ pub fn dash_mpd(p: &Presentation, now: OffsetDateTime, opts: &DashOptions) -> St
     s
 }
 
-fn representation(s: &mut String, p: &Presentation, per: &Period, r: &Rendition, segs: &[&SegmentRef]) {
+/// The segment of `r` being written in period `per`, once it has a part, as a timeline entry of
+/// the nominal segment duration (the next MPD corrects it if the segment ends up different).
+fn open_segment(p: &Presentation, per: &Period, r: &Rendition, last: Option<&SegmentRef>) -> Option<SegmentRef> {
+    let log = p.tracks.get(&r.id)?;
+    let seq = log.open_seq()?;
+    let first = log.parts_of(seq).next()?;
+    if first.period != per.id || last.is_some_and(|l| l.seq + 1 != seq) {
+        return None;
+    }
+    Some(SegmentRef {
+        seq,
+        start: first.start,
+        duration: crate::time::duration_to_ticks(p.target_duration, first.timescale),
+        timescale: first.timescale,
+        period: per.id,
+        program_date_time: None,
+        independent: first.independent,
+        bytes: 0,
+    })
+}
+
+fn representation(
+    s: &mut String,
+    p: &Presentation,
+    per: &Period,
+    r: &Rendition,
+    segs: &[&SegmentRef],
+    ll: Option<Duration>,
+) {
     let (peak, _) = bandwidths(p, r);
     let _ = write!(
         s,
@@ -163,13 +219,20 @@ fn representation(s: &mut String, p: &Presentation, per: &Period, r: &Rendition,
     // Segments of a period share the timescale their init segment declared.
     let timescale = segs[0].timescale;
     let pto = per.media_start.rescale_ceil(timescale);
-    let _ = writeln!(
+    let _ = write!(
         s,
         "        <SegmentTemplate timescale=\"{timescale}\" presentationTimeOffset=\"{pto}\" \
          initialization=\"$RepresentationID$/init-{}.mp4\" media=\"$RepresentationID$/$Number$.m4s\" \
-         startNumber=\"{}\">",
+         startNumber=\"{}\"",
         per.id, segs[0].seq
     );
+    if let Some(part) = ll {
+        // A segment may be fetched once its first chunk exists; it then arrives chunk by chunk.
+        let offset = p.target_duration.saturating_sub(part);
+        let _ =
+            write!(s, " availabilityTimeOffset=\"{}\" availabilityTimeComplete=\"false\"", super::seconds(offset, 3));
+    }
+    s.push_str(">\n");
     s.push_str("          <SegmentTimeline>\n");
     // Runs of equal, back-to-back durations become one S with @r; @t only where needed.
     let mut i = 0;

@@ -4,10 +4,12 @@ use std::fmt::Write;
 
 use edge_media::TrackKind;
 
-use super::{bandwidths, frame_rate, media_playlist_path, wall_clock};
+use super::{bandwidths, frame_rate, media_playlist_path, part_file, seconds, wall_clock};
 use crate::presentation::{Presentation, Rendition};
 
 const VERSION: u32 = 7;
+/// Low-latency playlists: partial segments and `EXT-X-SKIP` need version 9.
+const LL_VERSION: u32 = 9;
 const AUDIO_GROUP: &str = "audio";
 
 /// The multivariant playlist: one variant per video rendition (with the audio group), an
@@ -72,7 +74,18 @@ pub fn hls_multivariant(p: &Presentation) -> String {
 
 /// A rendition's media playlist: the live window (or everything for VOD), one `EXT-X-MAP` per
 /// period, `EXT-X-DISCONTINUITY` at period changes. `None` for an unknown rendition.
+///
+/// A live low-latency presentation ([`Presentation::part_target`]) also gets LL-HLS:
+/// `EXT-X-SERVER-CONTROL`, `EXT-X-PART-INF`, the parts of the newest segments and of the one
+/// being written (`EXT-X-PART`), `EXT-X-PRELOAD-HINT` for the next part and an
+/// `EXT-X-RENDITION-REPORT` for every other rendition.
 pub fn hls_media(p: &Presentation, rendition_id: &str) -> Option<String> {
+    hls_media_with(p, rendition_id, false)
+}
+
+/// [`hls_media`], as a delta update (`_HLS_skip=YES`) when `skip`: on a low-latency playlist,
+/// the segments older than `CAN-SKIP-UNTIL` before the end are replaced by `EXT-X-SKIP`.
+pub fn hls_media_with(p: &Presentation, rendition_id: &str, skip: bool) -> Option<String> {
     let known = p.periods.iter().any(|per| per.renditions.iter().any(|r| r.id == rendition_id));
     let log = p.tracks.get(rendition_id);
     if !known && log.is_none() {
@@ -92,7 +105,19 @@ pub fn hls_media(p: &Presentation, rendition_id: &str) -> Option<String> {
         _ => (log.and_then(|l| l.segments.back()).map_or(1, |s| s.seq + 1), 0),
     };
 
-    let mut s = format!("#EXTM3U\n#EXT-X-VERSION:{VERSION}\n#EXT-X-TARGETDURATION:{target}\n");
+    let ll = p.part_target.filter(|_| p.live);
+    let version = if ll.is_some() { LL_VERSION } else { VERSION };
+    let mut s = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n");
+    let skip_until = std::time::Duration::from_secs(target * 6);
+    if let Some(part) = ll {
+        let _ = writeln!(
+            s,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={},PART-HOLD-BACK={}",
+            seconds(skip_until, 3),
+            seconds(part_hold_back(part), 3)
+        );
+        let _ = writeln!(s, "#EXT-X-PART-INF:PART-TARGET={}", seconds(part, 5));
+    }
     let _ = writeln!(s, "#EXT-X-MEDIA-SEQUENCE:{first_seq}");
     let _ = writeln!(s, "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_seq}");
     if !p.live {
@@ -101,10 +126,31 @@ pub fn hls_media(p: &Presentation, rendition_id: &str) -> Option<String> {
     if listed.iter().all(|(_, seg)| seg.independent) {
         s.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
-    let mut prev_period = None;
-    for (_, seg) in &listed {
-        if prev_period != Some(seg.period) {
-            if prev_period.is_some() {
+    // Delta update: whole segments from the start that end more than CAN-SKIP-UNTIL before
+    // the end of the playlist.
+    let skipped = match (ll, skip) {
+        (Some(_), true) => {
+            let mut from_end = std::time::Duration::ZERO;
+            let mut keep = 0;
+            for (_, seg) in listed.iter().rev() {
+                if from_end >= skip_until {
+                    break;
+                }
+                from_end += seg.duration_time();
+                keep += 1;
+            }
+            listed.len() - keep
+        }
+        _ => 0,
+    };
+    if skipped > 0 {
+        let _ = writeln!(s, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
+    let mut prev_period = listed[..skipped].last().map(|(_, seg)| seg.period);
+    let mut need_map = true;
+    for (_, seg) in &listed[skipped..] {
+        if prev_period != Some(seg.period) || need_map {
+            if prev_period.is_some_and(|pp| pp != seg.period) {
                 s.push_str("#EXT-X-DISCONTINUITY\n");
             }
             let _ = writeln!(s, "#EXT-X-MAP:URI=\"init-{}.mp4\"", seg.period);
@@ -112,13 +158,86 @@ pub fn hls_media(p: &Presentation, rendition_id: &str) -> Option<String> {
                 let _ = writeln!(s, "#EXT-X-PROGRAM-DATE-TIME:{}", wall_clock(pdt));
             }
             prev_period = Some(seg.period);
+            need_map = false;
+        }
+        if ll.is_some()
+            && let Some(log) = log
+        {
+            for part in log.parts_of(seg.seq) {
+                write_part(&mut s, part);
+            }
         }
         let _ = writeln!(s, "#EXTINF:{:.3},\n{}.m4s", seg.duration_time().as_secs_f64(), seg.seq);
+    }
+    if ll.is_some()
+        && let Some(log) = log
+    {
+        // The segment being written: its parts so far, then the hint for the next part.
+        if let Some(open) = log.open_seq() {
+            for part in log.parts_of(open) {
+                if prev_period != Some(part.period) {
+                    if prev_period.is_some() {
+                        s.push_str("#EXT-X-DISCONTINUITY\n");
+                    }
+                    let _ = writeln!(s, "#EXT-X-MAP:URI=\"init-{}.mp4\"", part.period);
+                    prev_period = Some(part.period);
+                }
+                write_part(&mut s, part);
+            }
+        }
+        let (seq, index) = next_part(log);
+        let _ = writeln!(s, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_file(seq, index));
+        if let Some(period) = p.periods.last() {
+            for r in period.renditions.iter().filter(|r| r.id != rendition_id) {
+                let Some(other) = p.tracks.get(&r.id) else { continue };
+                let uri = format!("../{}", media_playlist_path(&r.id));
+                match other.last_part() {
+                    Some((msn, part)) => {
+                        let _ = writeln!(
+                            s,
+                            "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={msn},LAST-PART={part}",
+                            quoted(&uri)
+                        );
+                    }
+                    None => {
+                        if let Some(msn) = other.last_seq() {
+                            let _ = writeln!(s, "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={msn}", quoted(&uri));
+                        }
+                    }
+                }
+            }
+        }
     }
     if !p.live {
         s.push_str("#EXT-X-ENDLIST\n");
     }
     Some(s)
+}
+
+/// `PART-HOLD-BACK`: three part targets (RFC 8216bis: at least three).
+pub fn part_hold_back(part_target: std::time::Duration) -> std::time::Duration {
+    part_target * 3
+}
+
+/// The part the next `EXT-X-PRELOAD-HINT` names: (segment seq, part index).
+pub fn next_part(log: &crate::TrackLog) -> (u64, u32) {
+    match (log.open_seq(), log.last_part()) {
+        (Some(open), Some((_, index))) => (open, index + 1),
+        _ => (log.last_seq().map_or(1, |l| l + 1), 0),
+    }
+}
+
+fn write_part(s: &mut String, part: &crate::PartRef) {
+    let _ = write!(
+        s,
+        "#EXT-X-PART:DURATION={},URI=\"{}\"",
+        seconds(part.duration_time(), 5),
+        part_file(part.seq, part.index)
+    );
+    if part.independent {
+        s.push_str(",INDEPENDENT=YES");
+    }
+    s.push('\n');
 }
 
 fn all_independent(p: &Presentation) -> bool {

@@ -8,8 +8,8 @@
 mod dash;
 mod hls;
 
-pub use dash::{DashOptions, dash_mpd};
-pub use hls::{hls_media, hls_multivariant};
+pub use dash::{DashOptions, dash_mpd, ll_target_latency};
+pub use hls::{hls_media, hls_media_with, hls_multivariant, next_part, part_hold_back};
 
 use std::time::Duration;
 
@@ -33,6 +33,16 @@ pub fn segment_path(rendition: &str, seq: u64) -> String {
     format!("{rendition}/{seq}.m4s")
 }
 
+/// A low-latency part, relative to the manifest directory: `{rendition}/{seq}.{index}.m4s`.
+pub fn part_path(rendition: &str, seq: u64, index: u32) -> String {
+    format!("{rendition}/{}", part_file(seq, index))
+}
+
+/// A part's file name, relative to its media playlist.
+pub fn part_file(seq: u64, index: u32) -> String {
+    format!("{seq}.{index}.m4s")
+}
+
 /// What a request path below the manifest directory names (the inverse of the functions
 /// above), for the HTTP delivery's router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +50,7 @@ pub enum Resource<'a> {
     MediaPlaylist { rendition: &'a str },
     Init { rendition: &'a str, period: u32 },
     Segment { rendition: &'a str, seq: u64 },
+    Part { rendition: &'a str, seq: u64, index: u32 },
 }
 
 /// Parses `{rendition}/index.m3u8`, `{rendition}/init-{period}.mp4` or `{rendition}/{seq}.m4s`.
@@ -54,8 +65,11 @@ pub fn parse_resource(path: &str) -> Option<Resource<'_>> {
     } else if let Some(p) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
         Some(Resource::Init { rendition, period: number(p)? })
     } else {
-        let seq = file.strip_suffix(".m4s")?;
-        Some(Resource::Segment { rendition, seq: number(seq)? })
+        let name = file.strip_suffix(".m4s")?;
+        match name.split_once('.') {
+            Some((seq, index)) => Some(Resource::Part { rendition, seq: number(seq)?, index: number(index)? }),
+            None => Some(Resource::Segment { rendition, seq: number(name)? }),
+        }
     }
 }
 
@@ -205,8 +219,22 @@ mod tests {
             parse_resource(&segment_path("video_3500000", 42)),
             Some(Resource::Segment { rendition: "video_3500000", seq: 42 })
         );
-        for bad in ["video", "../x/1.m4s", "video/-1.m4s", "video/init-.mp4", "video/1.m4s/x", "video/a.m4s", "/1.m4s"]
-        {
+        assert_eq!(
+            parse_resource(&part_path("video", 7, 2)),
+            Some(Resource::Part { rendition: "video", seq: 7, index: 2 })
+        );
+        for bad in [
+            "video/1.2.3.m4s",
+            "video/1..m4s",
+            "video/.1.m4s",
+            "video",
+            "../x/1.m4s",
+            "video/-1.m4s",
+            "video/init-.mp4",
+            "video/1.m4s/x",
+            "video/a.m4s",
+            "/1.m4s",
+        ] {
             assert_eq!(parse_resource(bad), None, "{bad}");
         }
     }
