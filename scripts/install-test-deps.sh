@@ -30,6 +30,9 @@ APT_PKGS=(ffmpeg wrk ca-certificates chromium)
 # RTSP pull tests (tests/ingest): a gst-rtsp-server camera run by Debian's /usr/bin/python3.
 APT_PKGS+=(python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+# SRT ingest tests (tests/ingest/test_srt_*): gst-launch-1.0 with srtsink/mpegtsmux/voaacenc (bad) and
+# x264enc (ugly); the packet-loss test's network namespace (ip netns, iproute2) and drop rule (nftables).
+APT_PKGS+=(gstreamer1.0-tools gstreamer1.0-plugins-bad iproute2 nftables)
 # Transcoding (crates/edge-gst links GStreamer 1.22; tests/transcode): headers, the bad set and gst-launch/inspect.
 APT_PKGS+=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-bad gstreamer1.0-tools)
 if ! { [ -x "$PY" ] || command -v "$PY" >/dev/null 2>&1; } || ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
