@@ -237,3 +237,23 @@ def test_srt_event_and_a_refusal_in_plain_words(appliance, browser, artifacts):
     browser.screenshot("archive-refused")
     assert app.json("GET", f"{prefix}/assets/{asset}")[0] == 200, "nothing was deleted"
     assert not browser.page_errors(), browser.page_errors()
+
+    # -- An IP camera added from the cameras page: an RTSP pull event; its password is not shown.
+    browser.click("nav a[href='#/cameras']")
+    browser.wait("[data-testid=cam-url]")
+    browser.fill("[data-testid=cam-url]", "http://192.0.2.10/stream1")
+    browser.click("[data-testid=cam-add]")
+    browser.wait("[data-testid=error]")
+    assert "rtsp://" in browser.text("[data-testid=error]")
+    browser.fill("[data-testid=cam-name]", "cam1")
+    browser.fill("[data-testid=cam-url]", "rtsp://admin:s3cret@192.0.2.10:554/stream1")
+    browser.click("[data-testid=cam-add]")
+    browser.wait("[data-testid=camera-url]", timeout_ms=60000)
+    shown = browser.value("[data-testid=camera-url]")
+    assert "192.0.2.10" in shown and "s3cret" not in shown, shown
+    _, _, cam = app.json("GET", f"{prefix}/liveEvents/cam1")
+    assert cam["properties"]["input"]["streamingProtocol"] == "RTSPPull"
+    browser.click("nav a[href='#/cameras']")
+    browser.wait("a[href='#/event/cam1']")
+    browser.screenshot("cameras-with-camera")
+    assert not browser.page_errors(), browser.page_errors()

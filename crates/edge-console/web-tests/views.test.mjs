@@ -52,6 +52,17 @@ test('health from getStatus', () => {
   assert.equal(v.stateClass('Starting'), 'busy');
 });
 
+test('camera URLs and RTSP pull events', () => {
+  assert.equal(v.cameraUrlProblem('rtsp://admin:pw@192.168.1.64:554/stream1'), '');
+  assert.match(v.cameraUrlProblem('http://cam/x'), /rtsp:\/\//);
+  assert.match(v.cameraUrlProblem('not a url'), /for example/);
+  const p = v.planGoLive({ name: 'cam1', protocol: 'RTSPPull', rtspPullUrl: 'rtsp://u:p@cam/s' });
+  assert.equal(p.eventBody.properties.input.rtspPullUrl, 'rtsp://u:p@cam/s');
+  assert.equal(v.planGoLive({ name: 'x', protocol: 'RTMP', rtspPullUrl: 'rtsp://c/s' }).eventBody.properties.input.rtspPullUrl, undefined);
+  const s = v.encoderSettings({ properties: { input: { streamingProtocol: 'RTSPPull', endpoints: [{ protocol: 'RTSP', url: 'rtsp://cam/s' }] } } });
+  assert.deepEqual(s.map((e) => e.fields[0].id), ['camera-url']);
+});
+
 test('event names', () => {
   assert.equal(v.eventNameProblem('main-stage_1'), '');
   assert.match(v.eventNameProblem(''), /name/);

@@ -2,7 +2,7 @@
 // (api.js); formatting and plans are in views.js.
 import { Api, ApiError, explain } from './api.js';
 import {
-  PROTOCOLS, cpuPercent, currentRecording, diskSummary, encoderSettings, eventNameProblem, firstVariant,
+  PROTOCOLS, cameraUrlProblem, cpuPercent, currentRecording, diskSummary, encoderSettings, eventNameProblem, firstVariant,
   formatBitrate, formatBytes, formatSeconds, health, isoDurationSeconds, outputNames, planGoLive, playbackUrls, playlistSeconds,
   stateClass, suggestEventName, syncLine, syncSummary, trackRows,
 } from './views.js';
@@ -522,11 +522,42 @@ async function camerasPage() {
         ? h('ul', {}, sys.captureDevices.map((d) => h('li', {}, h('code', {}, d.path), d.name ? ` — ${d.name}` : '',
           h('span', { class: 'muted small' }, ' (capture into an event is not available on this appliance yet)'))))
         : h('p', { 'data-testid': 'no-capture' }, 'No capture devices are connected to this appliance.')),
+    addCameraForm(),
     h('div', { class: 'card wide' }, h('h2', {}, 'RTSP cameras and encoders'),
       cams.length
         ? h('ul', {}, cams.map((e) => h('li', {}, h('a', { href: `#/event/${encodeURIComponent(e.name)}` }, e.name), ` (${e.properties.input.streamingProtocol}, ${e.properties.resourceState})`)))
         : h('p', { class: 'muted' }, 'No RTSP live events. Create one with "Go live" and choose RTSP.'),
       h('p', { class: 'muted small' }, 'Thumbnails need the transcoder, which is not available on this appliance yet.')));
+}
+
+/** "Add an IP camera": an RTSPPull live event (with its recording and locator), not started. */
+function addCameraForm() {
+  const name = h('input', { id: 'cam-name', 'data-testid': 'cam-name', maxlength: 32, value: 'camera1' });
+  const url = h('input', { id: 'cam-url', 'data-testid': 'cam-url', placeholder: 'rtsp://user:password@192.168.1.64/stream1' });
+  const steps = h('ol', { class: 'steps' });
+  const msg = h('div', { 'aria-live': 'polite' });
+  return h('form', { class: 'card', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const problem = eventNameProblem(name.value.trim()) || cameraUrlProblem(url.value.trim());
+    if (problem) {
+      put(msg, h('p', { class: 'error', role: 'alert', 'data-testid': 'error' }, problem));
+      return;
+    }
+    put(msg);
+    put(steps);
+    const plan = planGoLive({ name: name.value.trim(), protocol: 'RTSPPull', rtspPullUrl: url.value.trim() });
+    try {
+      await api.goLive(plan, { step: (l) => steps.append(h('li', { class: 'done' }, l)) });
+      location.hash = `#/event/${encodeURIComponent(plan.event)}`;
+    } catch (e) {
+      put(msg, errorBox(e));
+    }
+  } },
+  h('h2', {}, 'Add an IP camera (RTSP pull)'),
+  h('p', { class: 'muted small' }, 'The appliance connects to the camera when the event starts. The password is kept by the appliance and never shown again.'),
+  h('label', { for: 'cam-name' }, 'Event name'), name,
+  h('label', { for: 'cam-url' }, 'Camera URL'), url,
+  h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-testid': 'cam-add' }, 'Add camera')), steps, msg);
 }
 
 // ---------------------------------------------------------------------------------------- archive

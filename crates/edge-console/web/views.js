@@ -108,6 +108,15 @@ export function stamp(date = new Date()) {
   return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}-${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
 }
 
+/** An IP camera's URL for RTSP pull. Returns an error sentence or ''. */
+export function cameraUrlProblem(url) {
+  let u;
+  try { u = new URL(url); } catch { return 'Enter the camera\'s RTSP URL, for example rtsp://user:password@192.168.1.64/stream1.'; }
+  if (u.protocol !== 'rtsp:' && u.protocol !== 'rtsps:') return 'The camera URL starts with rtsp:// (or rtsps://).';
+  if (!u.hostname) return 'The camera URL needs the camera\'s address.';
+  return '';
+}
+
 /** Live event names: `^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`. Returns an error sentence or ''. */
 export function eventNameProblem(name) {
   if (!name) return 'Give the event a name.';
@@ -142,6 +151,7 @@ export function planGoLive(form, now = new Date()) {
   const input = { streamingProtocol: form.protocol || 'RTMP', keyFrameIntervalDuration: 'PT2S',
     accessControl: { ip: { allow: [{ name: 'AllowAll', address: '0.0.0.0', subnetPrefixLength: 0 }] } } };
   if (input.streamingProtocol === 'SRT' && form.srtPassphrase) input.srtPassphrase = form.srtPassphrase;
+  if (input.streamingProtocol === 'RTSPPull') input.rtspPullUrl = form.rtspPullUrl;
   const body = {
     location: form.location || 'local',
     properties: {
@@ -199,7 +209,9 @@ export function encoderSettings(event) {
   if (srt) {
     out.push({ encoder: 'SRT (OBS, ffmpeg, hardware encoders)', fields: [{ id: 'srt-url', label: 'SRT URL', value: srt }] });
   }
-  if (rtsp) {
+  if (rtsp && input.streamingProtocol === 'RTSPPull') {
+    out.push({ encoder: 'IP camera (the appliance pulls it)', fields: [{ id: 'camera-url', label: 'Camera URL', value: rtsp }] });
+  } else if (rtsp) {
     out.push({ encoder: 'RTSP push', fields: [{ id: 'rtsp-url', label: 'RTSP URL', value: rtsp }] });
   }
   return out;
