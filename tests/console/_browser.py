@@ -98,6 +98,8 @@ class Browser:
 
     def screenshot(self, name: str, full_page: bool = True) -> Path:
         p = self.artifacts / f"{name}.png"
+        if full_page:  # the header is sticky: from the top, it is drawn once, where it belongs
+            self.send("eval", js="window.scrollTo(0, 0)", check=False)
         self.send("screenshot", path=str(p), fullPage=full_page)
         return p
 
