@@ -48,6 +48,8 @@ struct EsState {
     pid: u16,
     kind: EsKind,
     cc: Option<u8>,
+    /// Payload of the last packet, to tell a repeated packet from a loss of 15 (same counter).
+    last_payload: Vec<u8>,
     pes: Option<PesBuf>,
     carry: Vec<u8>,
     latm: Latm,
@@ -418,7 +420,15 @@ impl TsDemuxer {
                         EsKind::Video(_) => self.video = None,
                         _ => self.audio = None,
                     }
-                    streams.push(EsState { pid, kind, cc: None, pes: None, carry: Vec::new(), latm: Latm::default() })
+                    streams.push(EsState {
+                        pid,
+                        kind,
+                        cc: None,
+                        last_payload: Vec::new(),
+                        pes: None,
+                        carry: Vec::new(),
+                        latm: Latm::default(),
+                    })
                 }
             }
         }
@@ -443,9 +453,15 @@ impl TsDemuxer {
         arrival: Instant,
         out: &mut Vec<MediaEvent>,
     ) -> Result<(), TsError> {
-        match check_cc(&mut self.streams[i].cc, cc, discontinuity) {
-            Cc::Duplicate => return Ok(()),
-            Cc::Gap => {
+        let cc_state = check_cc(&mut self.streams[i].cc, cc, discontinuity);
+        // A duplicate repeats the previous packet; the same counter with another payload is a
+        // loss of 15 (or 31, ...) packets.
+        let repeated = self.streams[i].last_payload == payload;
+        self.streams[i].last_payload.clear();
+        self.streams[i].last_payload.extend_from_slice(payload);
+        match cc_state {
+            Cc::Duplicate if repeated => return Ok(()),
+            Cc::Duplicate | Cc::Gap => {
                 self.counters.cc_errors += 1;
                 let es = &mut self.streams[i];
                 es.carry.clear();

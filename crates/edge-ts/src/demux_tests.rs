@@ -277,3 +277,56 @@ fn units_before_the_first_keyframe_are_dropped_and_psi_crc_is_checked() {
     assert!(video[0].keyframe);
     assert_eq!(d.counters().dropped_units, 1, "the P frame after the PMT, before the IDR");
 }
+
+#[test]
+fn fifteen_lost_packets_are_a_gap_not_a_duplicate() {
+    // A loss of 15 packets of one PID brings the continuity counter back to the last value seen:
+    // the next packet is not a duplicate (its payload differs), the frame it belongs to is damaged.
+    let mut w = TsWriter::new(&[V, A]);
+    w.psi();
+    let mut big_p = synth::h264_p_au();
+    big_p.extend((0..6000u32).map(|i| (i % 251) as u8));
+    for f in 0..30u64 {
+        let au = if f == 0 { synth::h264_idr_au() } else { big_p.clone() };
+        w.pes(0x100, f * 3000 + 3000, Some(f * 3000), &au);
+    }
+    let ts = w.take();
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let packets: Vec<&[u8]> = ts.chunks(188).collect();
+    let video_starts: Vec<usize> =
+        (0..packets.len()).filter(|&i| pid(packets[i]) == 0x100 && packets[i][1] & 0x40 != 0).collect();
+    let lost = video_starts[10] + 2..video_starts[10] + 17;
+    assert!(lost.end < video_starts[11], "the loss stays inside the tenth frame");
+    let damaged: Vec<u8> =
+        packets.iter().enumerate().filter(|(i, _)| !lost.contains(i)).flat_map(|(_, p)| p.to_vec()).collect();
+    let (ev, d) = demux(&damaged);
+    assert_eq!(d.counters().cc_errors, 1);
+    let video = units(&ev, 1);
+    assert!(!video.iter().any(|u| u.dts == 10 * 3000), "the damaged frame is dropped");
+    assert_eq!(video.len(), 29);
+}
+
+#[test]
+fn a_repeated_packet_is_skipped() {
+    let mut w = TsWriter::new(&[V, A]);
+    w.psi();
+    let mut big_p = synth::h264_p_au();
+    big_p.extend(std::iter::repeat_n(0x5a, 1000));
+    for f in 0..10u64 {
+        let au = if f == 0 { synth::h264_idr_au() } else { big_p.clone() };
+        w.pes(0x100, f * 3000 + 3000, Some(f * 3000), &au);
+    }
+    let ts = w.take();
+    let packets: Vec<&[u8]> = ts.chunks(188).collect();
+    let again = packets.len() / 2;
+    let mut twice = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        twice.extend_from_slice(p);
+        if i == again {
+            twice.extend_from_slice(p);
+        }
+    }
+    let (ev, d) = demux(&twice);
+    assert_eq!(d.counters().cc_errors, 0);
+    assert_eq!(units(&ev, 1).len(), 10);
+}
