@@ -67,5 +67,5 @@ pub use manifest::DashOptions;
 pub use packager::{
     InitSegment, LongGop, MediaPart, MediaSegment, Output, Packager, PackagerConfig, RenditionResume, ResumeState,
 };
-pub use presentation::{FrameRate, PartRef, Period, Presentation, Rendition, SegmentRef, TrackLog};
+pub use presentation::{FrameRate, PART_SEGMENTS, PartRef, Period, Presentation, Rendition, SegmentRef, TrackLog};
 pub use time::MediaTime;

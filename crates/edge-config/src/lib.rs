@@ -57,6 +57,9 @@ pub struct Config {
     /// already synced are deleted; with nothing left to delete, new recordings are refused.
     /// 0 = never delete.
     pub disk_min_free_percent: f64,
+    /// Low latency (`streamOptions` LowLatency / LowLatencyV2): the CMAF part target in
+    /// milliseconds (LL-HLS `PART-TARGET`, DASH chunk duration). 100–2000.
+    pub ll_part_target_ms: u64,
 }
 
 /// Where the archives of one storage account name go.
@@ -181,6 +184,7 @@ impl Default for Config {
             upload_unlimited_window: String::new(),
             upload_part_size_kib: 8192,
             disk_min_free_percent: 10.0,
+            ll_part_target_ms: 334,
         }
     }
 }
@@ -396,6 +400,9 @@ impl Config {
         if !(0.0..=90.0).contains(&self.disk_min_free_percent) {
             return Err(ConfigError::Invalid("disk-min-free-percent must be between 0 and 90".into()));
         }
+        if !(100..=2000).contains(&self.ll_part_target_ms) {
+            return Err(ConfigError::Invalid("ll-part-target-ms must be between 100 and 2000".into()));
+        }
         if self.public_host.contains('/') || self.public_host.contains("://") {
             return Err(ConfigError::Invalid(format!(
                 "public-host '{}' must be a host or host:port, without scheme or path",
@@ -449,6 +456,7 @@ mod tests {
             "upload-unlimited-window",
             "upload-part-size-kib",
             "disk-min-free-percent",
+            "ll-part-target-ms",
         ] {
             assert!(table.contains_key(key), "{key} missing from the shipped config.toml");
         }

@@ -7,6 +7,7 @@
 //! afterwards (rebuilt from the recording index, also after a restart). Manifests are cheap to
 //! render and cached per asset and presentation version; segments are immutable files.
 
+pub mod blocking;
 pub mod path;
 
 use std::collections::{HashMap, VecDeque};
@@ -18,6 +19,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use blocking::{Decision, Directives, Waited};
 use edge_cmaf::{DashOptions, Presentation, manifest};
 use edge_db::{AssetRow, Db};
 use edge_live::{EventMedia, LiveRegistry};
@@ -44,11 +46,15 @@ pub struct Delivery {
     vod: Mutex<HashMap<String, Arc<Presentation>>>,
     /// Manifests by asset id and request target: players poll live playlists every second or
     /// two, so each is rendered once per new segment, not once per request.
-    rendered: Mutex<HashMap<String, HashMap<Target, Arc<Rendered>>>>,
+    /// (The flag: an LL-HLS delta update.)
+    rendered: Mutex<HashMap<String, RenderedByTarget>>,
     /// Recently requested segment and init files (immutable once written), so that the many
     /// players of one live stream read each segment from disk once.
     files: Mutex<FileCache>,
 }
+
+/// An asset's rendered manifests by request target (and whether an LL-HLS delta update).
+type RenderedByTarget = HashMap<(Target, bool), Arc<Rendered>>;
 
 /// How long a resolved locator is trusted before it is read again.
 const RESOLVE_TTL: Duration = Duration::from_secs(1);
@@ -198,6 +204,7 @@ impl Delivery {
         // What a file answer needs from the request (the request itself is not Sync, so it
         // must not be held across an await).
         let ask = FileAsk { head: req.method() == Method::HEAD, range: req.headers().get(header::RANGE).cloned() };
+        let query = req.uri().query().map(str::to_owned);
         drop(req);
         let resolved = match self.cached(&pp.locator_id) {
             Some(r) => r,
@@ -226,9 +233,23 @@ impl Delivery {
                 self.file(&ask, &resolved.asset, rendition, &edge_record::init_name(*period)).await
             }
             Target::Segment { rendition, seq } => {
+                if let Some(r) = self.live_segment(&resolved, rendition, *seq).await {
+                    return r;
+                }
                 self.file(&ask, &resolved.asset, rendition, &edge_record::segment_name(*seq)).await
             }
-            Target::Manifest { .. } | Target::MediaPlaylist { .. } => self.manifest(&pp, resolved).await,
+            Target::Part { rendition, seq, index } => self.part(&ask, &resolved, rendition, *seq, *index).await,
+            Target::Manifest { .. } => self.manifest(&pp, resolved, Directives::default()).await,
+            Target::MediaPlaylist { rendition } => {
+                let directives = match blocking::parse_directives(query.as_deref()) {
+                    Ok(d) => d,
+                    Err(m) => return error(StatusCode::BAD_REQUEST, "InvalidDeliveryDirective", &m),
+                };
+                if let Some(r) = self.hold(&resolved, rendition, &directives).await {
+                    return r;
+                }
+                self.manifest(&pp, resolved, directives).await
+            }
         }
     }
 
@@ -307,30 +328,37 @@ impl Delivery {
 
     /// A manifest answered from memory: a live presentation (rendered at most once per
     /// version) or a cached VOD one. `None` when the database must be read first.
-    fn render_fast(&self, r: &Resolved, target: &Target) -> Option<Result<Arc<Rendered>, Refused>> {
+    fn render_fast(&self, r: &Resolved, target: &Target, skip: bool) -> Option<Result<Arc<Rendered>, Refused>> {
         if let Some(media) = self.live_source(r) {
-            return Some(self.render_from(&r.asset, target, &Source::Live(media)));
+            return Some(self.render_from(&r.asset, target, &Source::Live(media), skip));
         }
         let vod = self.vod.lock().expect("poisoned").get(&r.asset.id).cloned()?;
-        Some(self.render_from(&r.asset, target, &Source::Vod(vod)))
+        Some(self.render_from(&r.asset, target, &Source::Vod(vod), skip))
     }
 
     /// Renders a manifest (or answers why not), reading the database if needed.
-    fn render(&self, r: &Resolved, target: &Target) -> Result<Arc<Rendered>, Refused> {
+    fn render(&self, r: &Resolved, target: &Target, skip: bool) -> Result<Arc<Rendered>, Refused> {
         let source = self.source(r).map_err(|e| {
             tracing::error!("playback: {e}");
             Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
         })?;
-        self.render_from(&r.asset, target, &source.ok_or_else(not_ready)?)
+        self.render_from(&r.asset, target, &source.ok_or_else(not_ready)?, skip)
     }
 
     /// Renders a manifest of a presentation, caching it per presentation version.
-    fn render_from(&self, asset: &AssetRow, target: &Target, source: &Source) -> Result<Arc<Rendered>, Refused> {
+    fn render_from(
+        &self,
+        asset: &AssetRow,
+        target: &Target,
+        source: &Source,
+        skip: bool,
+    ) -> Result<Arc<Rendered>, Refused> {
+        let key = (target.clone(), skip);
         let (version, live) = match source {
             Source::Live(m) => (m.version(), true),
             Source::Vod(_) => (u64::MAX, false),
         };
-        if let Some(r) = self.rendered.lock().expect("poisoned").get(&asset.id).and_then(|m| m.get(target))
+        if let Some(r) = self.rendered.lock().expect("poisoned").get(&asset.id).and_then(|m| m.get(&key))
             && r.version == version
             && r.live == live
         {
@@ -364,7 +392,7 @@ impl Delivery {
                 if p.live && !p.has_segments(rendition) {
                     return Err(not_ready());
                 }
-                match manifest::hls_media(p, rendition) {
+                match manifest::hls_media_with(p, rendition, skip) {
                     Some(b) => (b, "application/vnd.apple.mpegurl"),
                     None => return Err(Refused(StatusCode::NOT_FOUND, "NotFound", "No such rendition.".into())),
                 }
@@ -376,17 +404,18 @@ impl Delivery {
         if cache.len() >= RENDER_CACHE_ENTRIES {
             cache.clear();
         }
-        cache.entry(asset.id.clone()).or_default().insert(target.clone(), r.clone());
+        cache.entry(asset.id.clone()).or_default().insert(key, r.clone());
         Ok(r)
     }
 
-    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, resolved: Arc<Resolved>) -> Response {
-        let rendered = match self.render_fast(&resolved, &pp.target) {
+    async fn manifest(self: Arc<Self>, pp: &PlaybackPath, resolved: Arc<Resolved>, directives: Directives) -> Response {
+        let skip = directives.skip;
+        let rendered = match self.render_fast(&resolved, &pp.target, skip) {
             Some(r) => r,
             None => {
                 let this = self.clone();
                 let target = pp.target.clone();
-                match tokio::task::spawn_blocking(move || this.render(&resolved, &target)).await {
+                match tokio::task::spawn_blocking(move || this.render(&resolved, &target, skip)).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!("playback: {e}");
@@ -409,6 +438,144 @@ impl Delivery {
                 .into_response();
         cors(&mut r);
         r
+    }
+
+    /// LL-HLS blocking playlist reload: holds a request with `_HLS_msn` (and `_HLS_part`)
+    /// until the playlist holds that segment or part, woken by the event's version watch.
+    /// `Some` when it is answered here instead (400 too far ahead, 503 timed out).
+    async fn hold(&self, r: &Resolved, rendition: &str, d: &Directives) -> Option<Response> {
+        d.msn?;
+        let media = self.live_source(r)?;
+        let part = media.part_target()?;
+        let target = media.target_duration();
+        let per_segment = (target.as_secs_f64() / part.as_secs_f64()).ceil().max(1.0) as u64;
+        let advance = blocking::advance_parts(part);
+        let mut rx = media.subscribe();
+        let waited = blocking::wait_until(&mut rx, target * 3, || {
+            match blocking::decide(media.position(rendition), d, per_segment, advance) {
+                Decision::Ready => Some(true),
+                Decision::TooFar => Some(false),
+                Decision::Wait => None,
+            }
+        })
+        .await;
+        match waited {
+            Waited::Done(true) | Waited::Gone => None,
+            Waited::Done(false) => Some(error(
+                StatusCode::BAD_REQUEST,
+                "DeliveryDirectiveTooFarAhead",
+                "_HLS_msn/_HLS_part is too far ahead of the live edge.",
+            )),
+            Waited::TimedOut => Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PlaylistUpdateTimedOut",
+                "The requested segment or part did not appear within three target durations (is the encoder sending?).",
+            )),
+        }
+    }
+
+    /// A low-latency part, from memory. A part that does not exist yet but is next at the live
+    /// edge (the preload hint) is waited for.
+    async fn part(&self, ask: &FileAsk, r: &Resolved, rendition: &str, seq: u64, index: u32) -> Response {
+        let not_found = || {
+            error(StatusCode::NOT_FOUND, "PartNotFound", "No such part (parts are kept for the newest segments only).")
+        };
+        let Some(media) = self.live_source(r) else { return not_found() };
+        let Some(part) = media.part_target() else { return not_found() };
+        let data = match media.part(rendition, seq, index) {
+            Some(d) => d,
+            None => {
+                let pos = media.position(rendition);
+                let want = Directives { msn: Some(seq), part: Some(index), skip: false };
+                let target = media.target_duration();
+                let per_segment = (target.as_secs_f64() / part.as_secs_f64()).ceil().max(1.0) as u64;
+                if blocking::decide(pos, &want, per_segment, blocking::advance_parts(part)) != Decision::Wait {
+                    return not_found();
+                }
+                let mut rx = media.subscribe();
+                let waited = blocking::wait_until(&mut rx, target * 3, || match media.part(rendition, seq, index) {
+                    Some(d) => Some(Some(d)),
+                    // Its segment ended with fewer parts: it will never exist.
+                    None if media.position(rendition).last_seq.is_some_and(|l| l >= seq) => Some(None),
+                    None => None,
+                })
+                .await;
+                match waited {
+                    Waited::Done(Some(d)) => d,
+                    _ => return not_found(),
+                }
+            }
+        };
+        let kind = if rendition.starts_with("audio") { "audio/mp4" } else { "video/mp4" };
+        let mut resp = ranged(ask, data, kind);
+        cors(&mut resp);
+        resp
+    }
+
+    /// Low-latency DASH: the segment being written, sent chunk by chunk (chunked transfer
+    /// encoding on HTTP/1.1) as its parts are produced. `None`: not such a segment (a complete
+    /// one is a file).
+    async fn live_segment(&self, r: &Resolved, rendition: &str, seq: i64) -> Option<Response> {
+        let media = self.live_source(r)?;
+        media.part_target()?;
+        let seq = u64::try_from(seq).ok()?;
+        let pos = media.position(rendition);
+        let next = pos.last_seq.map_or(1, |l| l + 1);
+        if seq != next {
+            return None;
+        }
+        let timeout = media.target_duration() * 3;
+        let mut rx = media.subscribe();
+        // Answer once the segment has its first chunk (or turns out complete already).
+        let waited = blocking::wait_until(&mut rx, timeout, || {
+            let (parts, complete) = media.segment_parts(rendition, seq);
+            (!parts.is_empty() || complete).then_some(())
+        })
+        .await;
+        if waited != Waited::Done(()) {
+            return Some(error(StatusCode::NOT_FOUND, "SegmentNotFound", "The segment did not start in time."));
+        }
+        let (_, complete) = media.segment_parts(rendition, seq);
+        if complete {
+            return None;
+        }
+        let kind = if rendition.starts_with("audio") { "audio/mp4" } else { "video/mp4" };
+        let rendition = rendition.to_owned();
+        let state = (media, rx, 0usize, rendition, false);
+        let stream = futures::stream::unfold(state, move |(media, mut rx, sent, rendition, done)| async move {
+            if done {
+                return None;
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                rx.borrow_and_update();
+                let (parts, complete) = media.segment_parts(&rendition, seq);
+                if parts.len() > sent {
+                    let mut chunk = Vec::with_capacity(parts[sent..].iter().map(Bytes::len).sum());
+                    for p in &parts[sent..] {
+                        chunk.extend_from_slice(p);
+                    }
+                    let n = parts.len();
+                    return Some((
+                        Ok::<Bytes, std::io::Error>(Bytes::from(chunk)),
+                        (media, rx, n, rendition, complete),
+                    ));
+                }
+                if complete {
+                    return None;
+                }
+                match tokio::time::timeout_at(deadline, rx.changed()).await {
+                    Ok(Ok(())) => {}
+                    _ => return None,
+                }
+            }
+        });
+        let mut resp = Response::new(axum::body::Body::from_stream(stream));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        cors(&mut resp);
+        Some(resp)
     }
 
     /// A segment or init file. Files are immutable once their name exists (written to a

@@ -16,10 +16,27 @@ pub enum Format {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    Manifest { format: Format, params: Vec<(String, String)> },
-    MediaPlaylist { rendition: String },
-    Init { rendition: String, period: i64 },
-    Segment { rendition: String, seq: i64 },
+    Manifest {
+        format: Format,
+        params: Vec<(String, String)>,
+    },
+    MediaPlaylist {
+        rendition: String,
+    },
+    Init {
+        rendition: String,
+        period: i64,
+    },
+    Segment {
+        rendition: String,
+        seq: i64,
+    },
+    /// Low latency: a partial segment, `{rendition}/{seq}.{index}.m4s`.
+    Part {
+        rendition: String,
+        seq: u64,
+        index: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +92,20 @@ pub fn parse(path: &str) -> Result<PlaybackPath, PathError> {
         } else if let Some(p) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
             Target::Init { rendition, period: p.parse().map_err(|_| PathError::NotFound)? }
         } else if let Some(s) = file.strip_suffix(".m4s") {
-            Target::Segment { rendition, seq: s.parse().map_err(|_| PathError::NotFound)? }
+            match s.split_once('.') {
+                Some((seq, index)) => {
+                    let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                    if !digits(seq) || !digits(index) {
+                        return Err(PathError::NotFound);
+                    }
+                    Target::Part {
+                        rendition,
+                        seq: seq.parse().map_err(|_| PathError::NotFound)?,
+                        index: index.parse().map_err(|_| PathError::NotFound)?,
+                    }
+                }
+                None => Target::Segment { rendition, seq: s.parse().map_err(|_| PathError::NotFound)? },
+            }
         } else {
             return Err(PathError::NotFound);
         }
@@ -181,6 +211,13 @@ mod tests {
         ));
         assert_eq!(parse(&format!("/{L}/m.ism/../x/1.m4s")), Err(PathError::NotFound));
         assert_eq!(parse(&format!("/{L}/m.ism/video/x.m4s")), Err(PathError::NotFound));
+        for bad in ["1.x.m4s", "1..m4s", ".1.m4s", "1.2.3.m4s", "1.-2.m4s", "-1.2.m4s", "1.99999999999.m4s"] {
+            assert_eq!(parse(&format!("/{L}/m.ism/video/{bad}")), Err(PathError::NotFound), "{bad}");
+        }
+        assert_eq!(
+            parse(&format!("/{L}/m.ism/video/17.3.m4s")).unwrap().target,
+            Target::Part { rendition: "video".into(), seq: 17, index: 3 }
+        );
         assert_eq!(parse(&format!("/{L}/m/video/1.m4s")), Err(PathError::NotFound));
         assert!(looks_like_playback(&format!("/{L}/x")));
         assert!(!looks_like_playback("/subscriptions/x"));

@@ -30,6 +30,64 @@ pub const QUEUE_CAPACITY: usize = 1024;
 /// The live window kept in memory when no live output says otherwise.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 60);
 
+/// Low latency: the part target of `LowLatency` / `LowLatencyV2` events (`ll-part-target-ms`),
+/// in milliseconds.
+static PART_TARGET_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_PART_TARGET_MS);
+
+/// The default part target: ten frames at 30 fps, three part targets of hold-back = 1 s.
+pub const DEFAULT_PART_TARGET_MS: u64 = 334;
+
+/// Sets the part target of low-latency events started from now on (the configuration's
+/// `ll-part-target-ms`; clamped to 100 ms – 2 s).
+pub fn set_part_target(ms: u64) {
+    PART_TARGET_MS.store(ms.clamp(100, 2000), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The part target of an event: `Some` when its `streamOptions` ask for low latency.
+fn low_latency(db: &Db, cfg: &PipelineConfig) -> Option<Duration> {
+    let ev = match db.live_event(&cfg.event_name.to_ascii_lowercase()) {
+        Ok(Some(ev)) if ev.id == cfg.event_id => ev,
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::warn!(event = %cfg.event_name, "cannot read the stream options: {e}");
+            return None;
+        }
+    };
+    let options = ev.properties["streamOptions"].as_array().cloned().unwrap_or_default();
+    options
+        .iter()
+        .any(|o| o == "LowLatency" || o == "LowLatencyV2")
+        .then(|| Duration::from_millis(PART_TARGET_MS.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// Low latency: the bytes of the newest parts, in memory only (the recording holds whole
+/// segments). Bounded: the parts of the newest [`edge_cmaf::PART_SEGMENTS`]
+/// segments and the open one, per rendition.
+#[derive(Default)]
+struct PartStore {
+    by_rendition: HashMap<String, std::collections::VecDeque<(u64, u32, bytes::Bytes)>>,
+}
+
+impl PartStore {
+    fn insert(&mut self, rendition: &str, seq: u64, index: u32, data: bytes::Bytes) {
+        let q = self.by_rendition.entry(rendition.to_owned()).or_default();
+        q.push_back((seq, index, data));
+        let keep_from = seq.saturating_sub(edge_cmaf::PART_SEGMENTS);
+        while q.front().is_some_and(|(s, _, _)| *s < keep_from) {
+            q.pop_front();
+        }
+    }
+}
+
+/// Where a rendition's live edge stands, for blocking playlist reloads and part requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LivePosition {
+    /// The newest complete segment.
+    pub last_seq: Option<u64>,
+    /// The newest part (segment seq, index).
+    pub last_part: Option<(u64, u32)>,
+}
+
 /// Where an asset's recording begins in the event's timeline.
 #[derive(Debug, Clone, Default)]
 struct Attachment {
@@ -55,6 +113,9 @@ pub struct EventMedia {
     presentation: RwLock<Presentation>,
     attached: RwLock<HashMap<String, Attachment>>,
     version: watch::Sender<u64>,
+    /// Low latency: the part target (`None`: a normal event) and the newest parts.
+    part_target: Option<Duration>,
+    parts: RwLock<PartStore>,
 }
 
 impl EventMedia {
@@ -71,6 +132,44 @@ impl EventMedia {
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
+    }
+
+    /// The part target of a low-latency event.
+    pub fn part_target(&self) -> Option<Duration> {
+        self.part_target
+    }
+
+    /// The nominal segment duration.
+    pub fn target_duration(&self) -> Duration {
+        self.presentation.read().expect("poisoned").target_duration
+    }
+
+    /// A part's bytes, while it is among the newest.
+    pub fn part(&self, rendition: &str, seq: u64, index: u32) -> Option<bytes::Bytes> {
+        let store = self.parts.read().expect("poisoned");
+        let q = store.by_rendition.get(rendition)?;
+        q.iter().rev().find(|(s, i, _)| *s == seq && *i == index).map(|(_, _, d)| d.clone())
+    }
+
+    /// The parts of a segment held in memory, in order, and whether the segment is complete.
+    pub fn segment_parts(&self, rendition: &str, seq: u64) -> (Vec<bytes::Bytes>, bool) {
+        let complete = self.position(rendition).last_seq.is_some_and(|l| l >= seq);
+        let store = self.parts.read().expect("poisoned");
+        let parts = store
+            .by_rendition
+            .get(rendition)
+            .map(|q| q.iter().filter(|(s, _, _)| *s == seq).map(|(_, _, d)| d.clone()).collect())
+            .unwrap_or_default();
+        (parts, complete)
+    }
+
+    /// Where a rendition's live edge stands (nothing for an unknown rendition).
+    pub fn position(&self, rendition: &str) -> LivePosition {
+        let p = self.presentation.read().expect("poisoned");
+        p.tracks
+            .get(rendition)
+            .map(|l| LivePosition { last_seq: l.last_seq(), last_part: l.last_part() })
+            .unwrap_or_default()
     }
 
     /// Whether the live manifests have something to play.
@@ -160,7 +259,9 @@ struct Pipeline {
 /// Starts the pipeline of an event. Assets its live outputs already recorded into (a restart
 /// while Running) are resumed: numbering and timeline continue after their last segment.
 pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<PipelineHandle, edge_db::DbError> {
-    let pcfg = PackagerConfig::with_target(cfg.key_frame_interval);
+    let mut pcfg = PackagerConfig::with_target(cfg.key_frame_interval);
+    let part_target = low_latency(&db, &cfg);
+    pcfg.part_target = part_target;
     let target = pcfg.target_segment;
     let mut presentation = None;
     let mut resume = ResumeState::default();
@@ -199,8 +300,9 @@ pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<Pip
     }
     let resumed = !resume.renditions.is_empty();
     let packager = if resumed { Packager::resume(pcfg, resume) } else { Packager::new(pcfg) };
-    let presentation =
+    let mut presentation =
         presentation.unwrap_or_else(|| Presentation::new(true, OffsetDateTime::now_utc(), DEFAULT_WINDOW, target));
+    presentation.part_target = part_target;
     let (version, _) = watch::channel(0);
     let media = Arc::new(EventMedia {
         progress_ms: Default::default(),
@@ -208,6 +310,8 @@ pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<Pip
         presentation: RwLock::new(presentation),
         attached: RwLock::new(attached),
         version,
+        part_target,
+        parts: RwLock::new(PartStore::default()),
     });
     let (inlet, rx, _stats) = edge_media::queue(QUEUE_CAPACITY);
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -280,6 +384,16 @@ impl Pipeline {
                     self.media.presentation.write().expect("poisoned").apply(&out, now);
                 }
                 Output::Segment(seg) => segments.push(seg.clone()),
+                // Low latency: in memory only, listed at once (its segment is recorded whole).
+                Output::Part(part) => {
+                    self.media.parts.write().expect("poisoned").insert(
+                        &part.rendition_id,
+                        part.seq,
+                        part.index,
+                        part.data.clone(),
+                    );
+                    self.media.presentation.write().expect("poisoned").apply(&out, now);
+                }
                 Output::LongGop(g) => self.stream_event(
                     "StreamEvent/UnalignedKeyFrames",
                     "Warning",
@@ -357,7 +471,9 @@ impl Pipeline {
 
     fn record(&self, asset: &str, batch: &[MediaSegment]) -> Result<(), edge_record::RecordError> {
         // Work on a copy: file IO and fsync happen without holding the lock delivery reads.
-        let Some(mut copy) = self.media.attached.read().expect("poisoned").get(asset).cloned() else { return Ok(()) };
+        let Some(mut copy) = self.media.attached.read().expect("poisoned").get(asset).cloned() else {
+            return Ok(());
+        };
         let result = self.record_into(asset, &mut copy, batch);
         if let Some(a) = self.media.attached.write().expect("poisoned").get_mut(asset) {
             a.first_seq = copy.first_seq;

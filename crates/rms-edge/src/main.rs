@@ -196,6 +196,7 @@ async fn run(cfg: Config) -> Result<()> {
     // its disk policy can close the recorder's gate for new recordings.
     let sync = edge_sync::SyncService::new(&cfg, db.clone(), assets_dir.clone(), recorder.gate())
         .map_err(|e| anyhow::anyhow!("archive sync: {e}"))?;
+    edge_live::pipeline::set_part_target(cfg.ll_part_target_ms);
     let live = LiveRegistry::with_recording(db.clone(), recorder);
 
     let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
