@@ -36,10 +36,14 @@ pub(crate) fn storage_of(st: &Shared, a: &AssetRow) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Whether `name` is a configured storage target (or the appliance's own "local").
+/// Whether an asset may name `name` as its storage account: a configured storage target, or the
+/// appliance's own "local". An appliance without any storage target does not sync, so there the
+/// name is only echoed (as before archive sync existed; AMS examples name accounts such as
+/// "storage0") and any name is accepted.
 pub(crate) fn storage_known(st: &Shared, name: &str) -> bool {
+    let Some(sync) = st.sync.as_ref().filter(|s| !s.targets().is_empty()) else { return true };
     name.eq_ignore_ascii_case(crate::assets::DEFAULT_STORAGE_ACCOUNT)
-        || st.sync.as_ref().is_some_and(|s| s.targets().keys().any(|k| k.eq_ignore_ascii_case(name)))
+        || sync.targets().keys().any(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// `properties.edgeSync` of an asset: its sync job, or null when none is queued.
