@@ -7,11 +7,14 @@ in tests/artifacts/console/<test>/.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
 
+from _browser import Browser
 from _procs import Encoder
+from appliance import Appliance
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -257,3 +260,63 @@ def test_srt_event_and_a_refusal_in_plain_words(appliance, browser, artifacts):
     browser.wait("a[href='#/event/cam1']")
     browser.screenshot("cameras-with-camera")
     assert not browser.page_errors(), browser.page_errors()
+
+
+def test_archive_sync_state_and_retry(artifacts, tmp_path):
+    """With a storage target configured (a directory, edge-sync's simplest kind), the console shows
+    the queue, the target and each recording's sync state as it moves to Synced; Retry sync queues
+    it again."""
+    cloud = tmp_path / "cloud"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'default-storage = "nas"\n\n[storage.nas]\nkind = "dir"\npath = "{cloud}"\n')
+    app = Appliance(extra_args=["--config", str(cfg)]).start()
+    browser = Browser(artifacts)
+    enc = None
+    try:
+        prefix = app.arm_prefix()
+        browser.goto(app.http_base + "/console/")
+        browser.wait("[data-testid=apikey]")
+        sign_in(browser, app, app.api_key)
+        browser.wait_until("(() => { const e = document.querySelector('[data-testid=sync-summary]'); "
+                           "return e && e.textContent; })()", 15, "sync summary")
+        assert browser.text("[data-testid=sync-summary]") == "Nothing waiting"
+        browser.goto(app.http_base + "/console/#/golive")
+        browser.wait("[data-testid=ev-name]")
+        browser.fill("[data-testid=ev-name]", "synced1")
+        browser.click("[data-testid=golive-create]")
+        browser.wait("[data-testid=rtmp-url]", timeout_ms=60000)
+        enc = Encoder(browser.value("[data-testid=rtmp-url]"), artifacts, duration=60).start()
+        browser.wait_until("(() => { const e = document.querySelector('[data-testid=health-level]'); "
+                           "return e && e.dataset.level === 'good'; })()", 40, "ingest health good")
+        time.sleep(5)  # a few segments recorded
+        enc.stop()
+        browser.click("[data-testid=stop]")
+        browser.wait("[data-testid=start]", timeout_ms=60000)
+        _, _, assets = app.json("GET", f"{prefix}/assets")
+        asset = next(a["name"] for a in assets["value"] if a["name"].startswith("synced1-"))
+        browser.click("nav a[href='#/archive']")
+        cell = f"tr[data-asset='{asset}'] [data-testid=asset-sync]"
+        browser.wait(cell)
+        state = browser.wait_until(f"(() => {{ const c = document.querySelector(\"{cell}\"); "
+                                   "return c && c.textContent.startsWith('Synced') ? c.textContent : ''; })()",
+                                   60, "the recording's sync state reaches Synced without a reload")
+        assert state.startswith("Synced")
+        doc = app.json("GET", f"{prefix}/assets/{asset}")[2]["properties"]["edgeSync"]
+        assert doc["state"] == "synced" and doc["bytesDone"] == doc["bytesTotal"] > 0, doc
+        browser.screenshot("archive-synced")
+        browser.click(f"tr[data-asset='{asset}'] [data-testid=retry-sync]")
+        browser.wait("p.notice")
+        assert browser.text("p.notice") == f"Sync of {asset} queued again."
+        browser.click("nav a[href='#/settings']")
+        browser.wait("ul[data-testid=storage-targets]")
+        targets = browser.text("ul[data-testid=storage-targets]")
+        assert "nas" in targets and "dir" in targets, targets
+        browser.screenshot("settings-sync")
+        assert not browser.page_errors(), browser.page_errors()
+    finally:
+        if enc:
+            enc.close()
+        browser.close()
+        app.stop()
+        shutil.copy(app.log_path, artifacts / "rms-edge.log")
+        app.cleanup()

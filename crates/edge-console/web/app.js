@@ -636,6 +636,19 @@ async function archivePage(selected) {
     return row;
   });
   if (selected) setTimeout(() => play(selected), 0);
+  // Sync states move on their own (upload progress): refresh them in place.
+  if (configured) {
+    timers.push(setInterval(async () => {
+      try {
+        const fresh = await api.listAssets();
+        for (const a of fresh) {
+          const cell = main.querySelector(`tr[data-asset="${CSS.escape(a.name)}"] [data-testid=asset-sync]`);
+          if (cell) put(cell, syncLine(a.properties.edgeSync, true),
+            a.properties.edgeSync && a.properties.edgeSync.url ? h('div', { class: 'small' }, h('a', { href: a.properties.edgeSync.url, target: '_blank', rel: 'noopener' }, 'cloud copy')) : null);
+        }
+      } catch { /* the next refresh tries again */ }
+    }, REFRESH_MS));
+  }
   return h('div', { class: 'grid' },
     h('div', { class: 'card wide' }, h('h1', {}, 'Archive'),
       h('p', { class: 'muted', 'data-testid': 'archive-sync' }, configured ? syncSummary(sync).text : 'Sync not configured: recordings stay on this appliance.'),
