@@ -239,6 +239,31 @@ def test_srt_event_and_a_refusal_in_plain_words(appliance, browser, artifacts):
     assert msg.startswith("The asset is being recorded by live output") and "first" in msg, msg
     browser.screenshot("archive-refused")
     assert app.json("GET", f"{prefix}/assets/{asset}")[0] == 200, "nothing was deleted"
+
+    # -- Start and stop from the event page, with progress; a second start records into a new asset.
+    def running_state(want: str) -> None:
+        browser.wait_until("(() => { const e = document.querySelector('[data-testid=event-state]'); "
+                           f"return e && e.textContent === '{want}'; }})()", 60, f"event {want}")
+
+    browser.goto(app.http_base + "/console/#/event/srt1")
+    browser.click("[data-testid=start]")
+    running_state("Running")
+    steps = browser.eval("[...document.querySelectorAll('[data-testid=event-steps] li')].map((l) => [l.textContent, l.className])")
+    assert steps == [["Starting the live event", "done"]], steps
+    browser.click("[data-testid=stop]")
+    running_state("Stopped")
+    assert app.json("GET", f"{prefix}/liveEvents/srt1/liveOutputs")[2]["value"] == [], "stop removed the output"
+    time.sleep(1.1)  # names carry a UTC stamp to the second
+    browser.click("[data-testid=start]")
+    running_state("Running")
+    steps = [t for t, _ in browser.eval(
+        "[...document.querySelectorAll('[data-testid=event-steps] li')].map((l) => [l.textContent, l.className])")]
+    assert [t.split(" ")[1] for t in steps[:3]] == ["asset", "live", "streaming"] and steps[3] == "Starting the live event", steps
+    second = app.json("GET", f"{prefix}/liveEvents/srt1/liveOutputs")[2]["value"][0]["properties"]["assetName"]
+    assert second != asset and second.startswith("srt1-"), (asset, second)
+    browser.screenshot("event-restarted")
+    browser.click("[data-testid=stop]")
+    running_state("Stopped")
     assert not browser.page_errors(), browser.page_errors()
 
     # -- An IP camera added from the cameras page: an RTSP pull event; its password is not shown.
