@@ -537,3 +537,173 @@ pub fn job_json(job: &SyncJobRow, url: Option<String>) -> Value {
         "localCopyRemovedAt": job.evicted_at.map(|t| t.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edge_db::{AssetRow, PeriodRow, RenditionRow, SegmentRow};
+
+    struct Fixture {
+        dir: PathBuf,
+        db: Arc<Db>,
+        asset: String,
+        files: BTreeMap<String, Vec<u8>>,
+    }
+
+    /// A recorded asset (init + 3 segments of 300 KB, through the recorder) and its job.
+    fn fixture() -> Fixture {
+        let dir = std::env::temp_dir().join(format!("edge-sync-worker-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        let db = Arc::new(Db::open(&dir.join("db"), "t").unwrap());
+        let asset = uuid::Uuid::new_v4().to_string();
+        let now = Timestamp::now();
+        db.asset_upsert(&AssetRow {
+            id: asset.clone(),
+            name: "Rec".into(),
+            container: format!("asset-{asset}"),
+            storage_account: "nas".into(),
+            manifest_name: Some("manifest".into()),
+            properties: serde_json::json!({}),
+            created: now,
+            last_modified: now,
+        })
+        .unwrap();
+        db.recording_ensure(&edge_db::RecordingRow {
+            asset_id: asset.clone(),
+            availability_start: now,
+            target_duration_ms: 2000,
+        })
+        .unwrap();
+        let rec = edge_record::Recorder::new(db.clone(), dir.join("assets"));
+        let p =
+            PeriodRow { asset_id: asset.clone(), period: 0, media_start: 0, media_timescale: 90000, live_start_ms: 0 };
+        let r = RenditionRow {
+            asset_id: asset.clone(),
+            rendition: "video".into(),
+            period: 0,
+            track_id: 1,
+            kind: "video".into(),
+            codec: "avc1.64001f".into(),
+            timescale: 90000,
+            bandwidth: 2_000_000,
+            average_bandwidth: 0,
+            width: 1280,
+            height: 720,
+            frame_rate_num: 30,
+            frame_rate_den: 1,
+            sample_rate: 0,
+            channels: 0,
+            created: now,
+        };
+        rec.write_init(&p, &r, b"init-bytes").unwrap();
+        let mut files = BTreeMap::new();
+        files.insert("video/init-0.mp4".to_string(), b"init-bytes".to_vec());
+        for seq in 0..3i64 {
+            let data: Vec<u8> = (0..300_000u32).map(|i| (i as i64 * 7 + seq) as u8).collect();
+            let row = SegmentRow {
+                asset_id: asset.clone(),
+                rendition: "video".into(),
+                seq,
+                period: 0,
+                start: seq * 180_000,
+                duration: 180_000,
+                size: data.len() as i64,
+                independent: true,
+                wallclock: now,
+            };
+            rec.write_segments(&[(row, Bytes::from(data.clone()))]).unwrap();
+            files.insert(format!("video/{seq}.m4s"), data);
+        }
+        db.sync_enqueue(&asset, "nas", false).unwrap();
+        Fixture { dir, db, asset, files }
+    }
+
+    fn worker(f: &Fixture) -> Worker {
+        let cfg = edge_config::StorageTarget {
+            kind: "dir".into(),
+            path: f.dir.join("cloud").to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let shared =
+            Shared::new(crate::ratelimit::Limiter::new(crate::ratelimit::Schedule { mbps: 0.0, unlimited: None }));
+        let t = Target::build("nas", &cfg, shared.clone(), object_store::ClientOptions::new()).unwrap();
+        Worker {
+            db: f.db.clone(),
+            assets_dir: f.dir.join("assets"),
+            targets: BTreeMap::from([("nas".to_string(), t)]),
+            shared,
+            part_size: 64 * 1024,
+            backoff: Backoff::default(),
+            disk_min_free_percent: 0.0,
+            live_tag: crate::LIVE_TAG.into(),
+            default_storage: String::new(),
+            gate: edge_record::RecordGate::default(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            status: Arc::new(Mutex::new(Status::default())),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_copies_every_file_and_the_manifests_then_nothing_more() {
+        let f = fixture();
+        let w = worker(&f);
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        w.run_job(&job).await.unwrap();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        assert_eq!(job.state, SyncState::Synced, "{job:?}");
+        assert_eq!(job.bytes_done, job.bytes_total);
+        let root = f.dir.join("cloud").join(format!("asset-{}", f.asset));
+        for (rel, data) in &f.files {
+            assert_eq!(&std::fs::read(root.join(rel)).unwrap(), data, "{rel}");
+        }
+        let media = std::fs::read_to_string(root.join("video/index.m3u8")).unwrap();
+        assert!(media.contains("#EXT-X-ENDLIST") && media.contains("2.m4s") && media.contains("init-0.mp4"), "{media}");
+        let mv = std::fs::read_to_string(root.join("index.m3u8")).unwrap();
+        assert!(mv.contains("video/index.m3u8"), "{mv}");
+        assert!(std::fs::read_to_string(root.join("manifest.mpd")).unwrap().contains("type=\"static\""));
+        // Every object row is done with the MD5 of its content.
+        for o in f.db.sync_objects(&f.asset).unwrap() {
+            assert_eq!(o.state, ObjectState::Done, "{o:?}");
+            let content = std::fs::read(f.dir.join("cloud").join(&o.key)).unwrap();
+            assert_eq!(o.md5.as_deref(), Some(md5_b64(&content).as_str()), "{}", o.key);
+        }
+        // A second pass (a duplicate enqueue) sends nothing: keys are immutable, manifests unchanged.
+        let uploaded = w.shared.stats.objects_uploaded.load(Ordering::Relaxed);
+        f.db.sync_enqueue(&f.asset, "nas", false).unwrap();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        w.run_job(&job).await.unwrap();
+        assert_eq!(w.shared.stats.objects_uploaded.load(Ordering::Relaxed), uploaded);
+        assert_eq!(f.db.sync_job(&f.asset).unwrap().unwrap().state, SyncState::Synced);
+        std::fs::remove_dir_all(&f.dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_target_or_local_file_fails_the_job_with_the_reason() {
+        let f = fixture();
+        let mut w = worker(&f);
+        w.targets.clear();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        w.run_job(&job).await.unwrap();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        assert_eq!(job.state, SyncState::Failed);
+        assert!(job.last_error.as_deref().unwrap().contains("[storage.nas]"), "{job:?}");
+        // Retry with the target back, but a segment file gone: that object fails, the rest goes up.
+        let w = worker(&f);
+        std::fs::remove_file(f.dir.join("assets").join(&f.asset).join("video/1.m4s")).unwrap();
+        assert!(f.db.sync_retry(&f.asset, false).unwrap());
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        w.run_job(&job).await.unwrap();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        assert_eq!(job.state, SyncState::Failed);
+        assert!(job.last_error.as_deref().unwrap().contains("video/1.m4s"), "{job:?}");
+        let failed: Vec<String> =
+            f.db.sync_objects(&f.asset)
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.state == ObjectState::Failed)
+                .map(|o| o.key)
+                .collect();
+        assert_eq!(failed, vec![format!("asset-{}/video/1.m4s", f.asset)]);
+        std::fs::remove_dir_all(&f.dir).ok();
+    }
+}
