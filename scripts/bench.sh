@@ -29,4 +29,9 @@ echo
 echo "## Technician console (issue 9)"
 python3 bench/console_bench.py
 echo
+echo "## Archive sync vs the Python SDKs (issue 6)"
+# Azurite and moto from tests/js/node_modules and the venv (scripts/install-test-deps.sh).
+[ -x .venv/bin/moto_server ] && [ -x tests/js/node_modules/.bin/azurite-blob ] || scripts/install-test-deps.sh
+.venv/bin/python bench/sync_bench.py
+echo
 echo "Finished: $(uptime)"

@@ -329,7 +329,19 @@ impl Worker {
     }
 
     /// Uploads one object to the end, storing progress after every step.
-    async fn upload(&self, target: &Target, mut o: SyncObjectRow, manifests: &Manifests) -> Result<(), TargetError> {
+    async fn upload(&self, target: &Target, o: SyncObjectRow, manifests: &Manifests) -> Result<(), TargetError> {
+        let (t0, key) = (std::time::Instant::now(), o.key.clone());
+        let r = self.upload_inner(target, o, manifests).await;
+        tracing::debug!(key = %key, ms = t0.elapsed().as_millis() as u64, ok = r.is_ok(), "object upload");
+        r
+    }
+
+    async fn upload_inner(
+        &self,
+        target: &Target,
+        mut o: SyncObjectRow,
+        manifests: &Manifests,
+    ) -> Result<(), TargetError> {
         let ct = keys::content_type(&o.key);
         let Some(source) = o.source.clone() else {
             let data = manifests.get(&o.key).cloned().expect("checked by the caller");
