@@ -75,6 +75,11 @@ pub enum Md5Mode {
     VerifyOnly,
 }
 
+/// The MD5 of a body the caller computed already (while reading the file), passed down as a
+/// request extension so it is not computed twice.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownMd5(pub [u8; 16]);
+
 #[derive(Debug)]
 pub struct CheckingConnector {
     pub shared: Arc<Shared>,
@@ -138,7 +143,11 @@ fn reported_md5(resp: &HttpResponse) -> Option<[u8; 16]> {
 impl HttpService for Checking {
     async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
         let n = req.body().content_length() as u64;
-        let md5 = if req.method() == Method::PUT && n > 0 { Some(body_md5(req.body()).await?) } else { None };
+        let md5 = match req.extensions().get::<KnownMd5>() {
+            Some(k) => Some(k.0),
+            None if req.method() == Method::PUT && n > 0 => Some(body_md5(req.body()).await?),
+            None => None,
+        };
         if let Some(m) = md5
             && self.mode == Md5Mode::SendAndVerify
             && !req.headers().contains_key("content-md5")

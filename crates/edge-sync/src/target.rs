@@ -161,12 +161,22 @@ impl Target {
         matches!(self.backend, Backend::Store { .. })
     }
 
-    pub async fn put(&self, key: &str, data: Bytes, content_type: &str) -> Result<Option<String>, TargetError> {
+    /// Puts a whole object; `md5`: its MD5 if already known (checked against the service's).
+    pub async fn put(
+        &self,
+        key: &str,
+        data: Bytes,
+        content_type: &str,
+        md5: Option<[u8; 16]>,
+    ) -> Result<Option<String>, TargetError> {
         match &self.backend {
             Backend::Store { store, .. } => {
                 let mut attrs = Attributes::new();
                 attrs.insert(Attribute::ContentType, content_type.to_owned().into());
-                let opts = PutOptions { attributes: attrs, ..Default::default() };
+                let mut opts = PutOptions { attributes: attrs, ..Default::default() };
+                if let Some(m) = md5 {
+                    opts.extensions.insert(crate::http::KnownMd5(m));
+                }
                 let r = store
                     .put_opts(&ObjPath::from(key), PutPayload::from(data), opts)
                     .await

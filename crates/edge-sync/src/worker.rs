@@ -345,7 +345,7 @@ impl Worker {
         let ct = keys::content_type(&o.key);
         let Some(source) = o.source.clone() else {
             let data = manifests.get(&o.key).cloned().expect("checked by the caller");
-            target.put(&o.key, data.clone(), ct).await?;
+            target.put(&o.key, data.clone(), ct, None).await?;
             o.state = ObjectState::Done;
             o.bytes_done = data.len() as i64;
             o.md5 = Some(md5_b64(&data));
@@ -381,9 +381,18 @@ impl Worker {
             let outcome = match step {
                 Step::Done => break,
                 Step::PutWhole => {
-                    let data = read_range(&path, 0, size).await?;
-                    whole_md5 = Some(md5_b64(&data));
-                    target.put(&o.key, data, ct).await?;
+                    // Read and hash on a blocking thread; the hash is checked against the
+                    // service's and stored with the object.
+                    let p2 = path.clone();
+                    let (data, md5) = blocking(move || -> std::io::Result<(Bytes, [u8; 16])> {
+                        let data = Bytes::from(std::fs::read(&p2)?);
+                        let md5: [u8; 16] = Md5::digest(&data).into();
+                        Ok((data, md5))
+                    })
+                    .await
+                    .map_err(|e| TargetError::Permanent(format!("reading {}: {e}", path.display())))?;
+                    whole_md5 = Some(base64::engine::general_purpose::STANDARD.encode(md5));
+                    target.put(&o.key, data, ct, Some(md5)).await?;
                     Outcome::Put
                 }
                 Step::Create => Outcome::Created(target.create_multipart(&o.key).await?),
