@@ -767,6 +767,14 @@ pub(crate) fn session_of(ev: &LiveEventRow) -> LiveSession {
                 let mode = input["rtspPullMode"].as_str().and_then(|m| RtspPullMode::parse(m).ok());
                 (url, mode.unwrap_or(RtspPullMode::TcpUdp))
             }),
+        encoding: ev.properties["encoding"]["encodingType"]
+            .as_str()
+            .and_then(|t| EncodingType::parse(t).ok())
+            .unwrap_or(EncodingType::None),
+        encoding_key_frame_interval: ev.properties["encoding"]["keyFrameInterval"]
+            .as_str()
+            .and_then(|s| IsoDuration::parse(s).ok())
+            .map(|d| d.0),
     }
 }
 
@@ -849,6 +857,7 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                 "healthDescriptions": s.descriptions,
                 "lastUpdatedTime": s.last_updated.to_string(),
                 "ingestion": ingestion_json(&s.ingestion),
+                "transcoding": s.transcoding,
                 "trackStatus": s.tracks.iter().map(|t| json!({
                     "trackId": t.track_id,
                     "expectedBitrate": t.expected_bitrate,

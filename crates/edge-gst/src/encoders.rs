@@ -82,7 +82,8 @@ impl EncoderKind {
                 gop_frames: Some("key-int-max"),
                 rate_control: &[("pass", "cbr")],
                 // No B-frames; scene cuts never insert an IDR (x264 options).
-                alignment: &[("bframes", "0"), ("option-string", "scenecut=0")],
+                // CABAC and 8x8 transforms: High profile even at `ultrafast` (which turns them off).
+                alignment: &[("bframes", "0"), ("option-string", "scenecut=0"), ("cabac", "true"), ("dct8x8", "true")],
                 hardware: false,
             },
         }

@@ -4,12 +4,13 @@
 //! ```text
 //! appsrc(avc|hvc1) ! h26xparse ! decoder ! videoconvert ! videorate ! I420@30 ! tee
 //!   tee. ! queue ! videoscale ! I420 WxH ! encoder ! video/x-h264,profile=high ! h264parse ! avc/au ! appsink  (per rung)
-//! appsrc(aac raw) ! aacparse ! avdec_aac ! audioconvert ! audioresample ! S16 48k stereo ! aac enc ! appsink
+//! appsrc(aac raw) ! aacparse ! avdec_aac ! audioconvert ! audioresample ! 48k stereo ! audiorate skip-to-first=true ! aac enc ! appsink
 //! ```
 //!
 //! Keyframes line up across renditions because every encoder sees the same frames (after the
 //! tee) with a fixed GOP of `fps * keyFrameInterval` frames, no scene-cut keyframes and no
-//! B-frames. Output timestamps are the input's media time (an origin is subtracted on the way in
+//! B-frames. Gaps in the input (units dropped upstream) are filled (videorate repeats frames,
+//! audiorate inserts silence), so the output timelines stay continuous. Output timestamps are the input's media time (an origin is subtracted on the way in
 //! and added back on the way out), so a restarted pipeline continues the same timeline.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -98,6 +99,13 @@ pub fn encoder_desc(kind: EncoderKind, rung: &Rung, gop: u32, x264_speed: &str) 
 struct SinkState {
     rung: Option<Rung>,
     config: Option<Bytes>,
+}
+
+/// Output numbers of one sink. Kept apart from the [`Collector`] (whose lock is held while a
+/// full output channel blocks) so the heartbeat can always read them.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    rung: Option<Rung>,
     frames: u64,
     bytes: u64,
     first_pts: Option<u64>,
@@ -110,6 +118,7 @@ struct Collector {
     pending: Vec<(usize, WireUnit)>,
     out: SyncSender<Msg>,
     origin_ns: Arc<std::sync::atomic::AtomicI64>,
+    counters: Arc<Mutex<Vec<Counters>>>,
 }
 
 impl Collector {
@@ -163,9 +172,17 @@ impl Collector {
             let map = cd.map_readable().map_err(|_| gst::FlowError::Error)?;
             self.sinks[i].config = Some(Bytes::copy_from_slice(&map));
         }
-        let pts = buf.pts().map(|t| t.nseconds());
-        let dts = buf.dts().map(|t| t.nseconds()).or(pts);
-        let (Some(pts), Some(dts)) = (pts, dts) else { return Ok(()) };
+        // Running time, not the raw timestamps: encoders may shift them (x264enc adds 1000 hours
+        // so that DTS never goes negative) and compensate in the segment.
+        let Some(raw_pts) = buf.pts() else { return Ok(()) };
+        let shift = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .and_then(|seg| seg.to_running_time(raw_pts))
+            .map_or(0, |run| i128::from(run.nseconds()) - i128::from(raw_pts.nseconds()));
+        let shifted = |t: gst::ClockTime| (i128::from(t.nseconds()) + shift).max(0) as u64;
+        let pts = shifted(raw_pts);
+        let dts = buf.dts().map_or(pts, shifted);
         let timescale = if self.sinks[i].rung.is_some() { VIDEO_TIMESCALE } else { AUDIO_RATE };
         let origin = self.origin_ns.load(Ordering::Relaxed);
         let ticks = |ns: u64| -> i64 {
@@ -180,11 +197,14 @@ impl Collector {
             keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
             data: Bytes::copy_from_slice(&map),
         };
-        let s = &mut self.sinks[i];
-        s.frames += 1;
-        s.bytes += unit.data.len() as u64;
-        s.first_pts.get_or_insert(pts);
-        s.last_pts = Some(pts);
+        {
+            let mut counters = self.counters.lock().map_err(|_| gst::FlowError::Error)?;
+            let s = &mut counters[i];
+            s.frames += 1;
+            s.bytes += unit.data.len() as u64;
+            s.first_pts.get_or_insert(pts);
+            s.last_pts = Some(pts);
+        }
         if !self.announced {
             self.pending.push((i, unit));
             if self.sinks.iter().all(|s| s.config.is_some()) {
@@ -235,11 +255,11 @@ impl Ladder {
                 _ => ("h264parse", choice.decoder),
             };
             desc += &format!(
-                "appsrc name=vsrc format=time is-live=false block=true max-buffers=30 max-bytes=0 max-time=0 ! {parse} ! {dec} ! videoconvert ! videorate name=rate ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n"
+                "appsrc name=vsrc format=time is-live=false block=true max-buffers=30 max-bytes=0 max-time=0 ! {parse} ! {dec} ! videoconvert ! videorate name=rate skip-to-first=true ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n"
             );
             for (i, r) in rungs.iter().enumerate() {
                 desc += &format!(
-                    "t. ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false max-buffers=16\n",
+                    "t. ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false async=false max-buffers=16\n",
                     r.width,
                     r.height,
                     encoder_desc(choice.encoder, r, gop, &cfg.x264_speed_preset)
@@ -249,7 +269,7 @@ impl Ladder {
         if audio.is_some() {
             let aenc = if gst::ElementFactory::find("avenc_aac").is_some() { "avenc_aac" } else { "voaacenc" };
             desc += &format!(
-                "appsrc name=asrc format=time is-live=false block=true max-buffers=64 max-bytes=0 max-time=0 ! aacparse ! avdec_aac ! audioconvert ! audioresample ! audio/x-raw,rate={AUDIO_RATE},channels={AUDIO_CHANNELS} ! {aenc} bitrate={AUDIO_BITRATE} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=a sync=false max-buffers=64\n"
+                "appsrc name=asrc format=time is-live=false block=true max-buffers=64 max-bytes=0 max-time=0 ! aacparse ! avdec_aac ! audioconvert ! audioresample ! audio/x-raw,rate={AUDIO_RATE},channels={AUDIO_CHANNELS} ! audiorate skip-to-first=true ! {aenc} bitrate={AUDIO_BITRATE} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=a sync=false async=false max-buffers=64\n"
             );
         }
         tracing::debug!(%desc, "ladder pipeline");
@@ -258,19 +278,20 @@ impl Ladder {
             .downcast::<gst::Pipeline>()
             .map_err(|_| "not a pipeline".to_owned())?;
         let origin_ns = Arc::new(std::sync::atomic::AtomicI64::new(0));
-        let mut sinks: Vec<SinkState> = rungs
-            .iter()
-            .map(|r| SinkState { rung: Some(*r), config: None, frames: 0, bytes: 0, first_pts: None, last_pts: None })
-            .collect();
+        let mut sinks: Vec<SinkState> = rungs.iter().map(|r| SinkState { rung: Some(*r), config: None }).collect();
         if audio.is_some() {
-            sinks.push(SinkState { rung: None, config: None, frames: 0, bytes: 0, first_pts: None, last_pts: None });
+            sinks.push(SinkState { rung: None, config: None });
         }
+        let counters = Arc::new(Mutex::new(
+            sinks.iter().map(|s| Counters { rung: s.rung, ..Default::default() }).collect::<Vec<_>>(),
+        ));
         let collector = Arc::new(Mutex::new(Collector {
             sinks,
             announced: false,
             pending: Vec::new(),
             out: out.clone(),
             origin_ns: origin_ns.clone(),
+            counters: counters.clone(),
         }));
         let mut sink_names: Vec<String> = (0..rungs.len()).map(|i| format!("v{i}")).collect();
         if audio.is_some() {
@@ -363,7 +384,7 @@ impl Ladder {
             origin_ns,
             origin_set: false,
             stats: StatsSource {
-                collector,
+                counters,
                 input_frames: Default::default(),
                 rate,
                 started: Instant::now(),
@@ -430,7 +451,7 @@ impl Ladder {
 /// Reads a ladder's numbers (cloneable, for the worker's heartbeat thread).
 #[derive(Clone)]
 pub struct StatsSource {
-    collector: Arc<Mutex<Collector>>,
+    counters: Arc<Mutex<Vec<Counters>>>,
     input_frames: Arc<AtomicU64>,
     rate: Option<gst::Element>,
     started: Instant,
@@ -439,9 +460,8 @@ pub struct StatsSource {
 
 impl StatsSource {
     pub fn stats(&self) -> WorkerStats {
-        let c = self.collector.lock().expect("poisoned");
+        let c = self.counters.lock().expect("poisoned").clone();
         let renditions = c
-            .sinks
             .iter()
             .enumerate()
             .map(|(i, s)| RenditionStats {
@@ -453,7 +473,7 @@ impl StatsSource {
                 bytes: s.bytes,
             })
             .collect();
-        let media_ns = c.sinks.first().and_then(|s| Some(s.last_pts? - s.first_pts?)).unwrap_or(0);
+        let media_ns = c.first().and_then(|s| Some(s.last_pts? - s.first_pts?)).unwrap_or(0);
         let dropped = self.rate.as_ref().map_or(0, |r| r.property::<u64>("drop"));
         WorkerStats {
             encoder: self.encoder.clone(),

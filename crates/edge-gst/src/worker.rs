@@ -86,6 +86,8 @@ pub fn run(mut input: impl Read, output: impl Write + Send + 'static) -> i32 {
                 Msg::Unit(u) => {
                     if ladder.is_none() {
                         let (Some(c), Some(t)) = (&cfg, &last_tracks) else { continue };
+                        let kinds: Vec<String> = t.iter().map(|t| format!("{}:{:?}", t.id, t.codec)).collect();
+                        tracing::info!(event = %c.event, input = ?kinds, "building the ladder");
                         match Ladder::start(c, &choice, t, tx.clone()) {
                             Ok(l) => {
                                 *stats.lock().expect("poisoned") = Some(l.stats_source());

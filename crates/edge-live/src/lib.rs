@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use edge_db::Db;
 use edge_media::MediaSender;
-use edge_model::{RtspPullMode, StreamingProtocol, Timestamp};
+use edge_model::{EncodingType, RtspPullMode, StreamingProtocol, Timestamp};
 use edge_record::Recorder;
 
 pub use pipeline::{EventMedia, PipelineHandle};
@@ -41,6 +41,14 @@ pub struct LiveSession {
     pub srt_latency: Option<Duration>,
     /// RTSPPull events: the camera URL (credentials included) and `input.rtspPullMode`.
     pub rtsp_pull: Option<(String, RtspPullMode)>,
+    /// `encoding.encodingType` and `encoding.keyFrameInterval` (transcoding events).
+    pub encoding: EncodingType,
+    pub encoding_key_frame_interval: Option<Duration>,
+}
+
+/// Decides which events get a front stage (the transcoder) in their pipeline.
+pub trait FrontProvider: Send + Sync {
+    fn front_for(&self, session: &LiveSession) -> Option<pipeline::FrontFactory>;
 }
 
 impl LiveSession {
@@ -90,6 +98,8 @@ pub struct IngestStatus {
     pub last_updated: Timestamp,
     pub ingestion: Ingestion,
     pub tracks: Vec<TrackStatus>,
+    /// The transcoder's numbers (encoder, speed against real time, dropped frames), if any.
+    pub transcoding: Option<serde_json::Value>,
 }
 
 /// The current (or last) ingest session of an event.
@@ -164,6 +174,7 @@ pub struct LiveRegistry {
     recording: Option<(Arc<Db>, Recorder)>,
     grants: Arc<AtomicU64>,
     changes: Changes,
+    front: Option<Arc<dyn FrontProvider>>,
 }
 
 /// Bumped whenever an event starts or stops (for [`LiveRegistry::subscribe`]).
@@ -194,6 +205,12 @@ impl LiveRegistry {
         LiveRegistry { recording: Some((db, recorder)), ..Default::default() }
     }
 
+    /// Events the provider selects (transcoding events) get its stage in front of the packager.
+    pub fn with_front(mut self, provider: Arc<dyn FrontProvider>) -> Self {
+        self.front = Some(provider);
+        self
+    }
+
     /// Registers a Running event (starting its pipeline): from now on its stream key is
     /// accepted at ingest.
     pub fn start(&self, session: LiveSession) -> Result<(), edge_db::DbError> {
@@ -203,6 +220,7 @@ impl LiveRegistry {
                     event_id: session.event_id.clone(),
                     event_name: session.event_name.clone(),
                     key_frame_interval: session.key_frame_interval,
+                    front: self.front.as_ref().and_then(|f| f.front_for(&session)),
                 },
                 db.clone(),
                 rec.clone(),
@@ -353,6 +371,7 @@ impl LiveRegistry {
                 last_updated: now,
                 ingestion: Ingestion::default(),
                 tracks: Vec::new(),
+                transcoding: None,
             };
         };
         let ready = e.pipeline.as_ref().is_some_and(|p| p.media.is_ready());
@@ -373,6 +392,14 @@ impl LiveRegistry {
                 (health, vec![format!("Receiving from {}. {text}", p.name)], tracks)
             }
         };
+        let mut tracks = tracks;
+        let mut transcoding = None;
+        if let Some(front) = e.pipeline.as_ref().and_then(|p| p.front.as_ref()) {
+            let (lines, outputs, detail) = front.status();
+            descriptions.extend(lines);
+            tracks.extend(outputs);
+            transcoding = detail;
+        }
         if !ready {
             descriptions.push(NO_MANIFEST.into());
         }
@@ -383,6 +410,7 @@ impl LiveRegistry {
             last_updated: now,
             ingestion: e.ingestion.clone(),
             tracks,
+            transcoding,
         }
     }
 }
@@ -434,6 +462,8 @@ mod tests {
             srt_passphrase: None,
             srt_latency: None,
             rtsp_pull: None,
+            encoding: EncodingType::None,
+            encoding_key_frame_interval: None,
         }
     }
 

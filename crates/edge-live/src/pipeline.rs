@@ -210,11 +210,25 @@ pub struct PipelineConfig {
     pub event_name: String,
     /// `keyFrameIntervalDuration`, the segment target.
     pub key_frame_interval: Option<Duration>,
+    /// A stage between the publishers and the packager (the transcoder of an encoding event).
+    pub front: Option<FrontFactory>,
 }
+
+/// A media stage in front of the packager: it consumes what publishers send and feeds the
+/// packager's inlet (e.g. the ABR transcoder). It runs until dropped.
+pub trait FrontStage: Send + Sync {
+    /// Lines for getStatus's health descriptions and extra per-track rows (its outputs).
+    fn status(&self) -> (Vec<String>, Vec<crate::TrackStatus>, Option<serde_json::Value>);
+}
+
+/// Builds a front stage from the packager's inlet; returns the inlet publishers send to.
+pub type FrontFactory = Box<dyn FnOnce(MediaSender) -> (MediaSender, Box<dyn FrontStage>) + Send>;
 
 /// Handle of a running pipeline.
 pub struct PipelineHandle {
     inlet: MediaSender,
+    /// The front stage, if any (`inlet` is then its input).
+    pub front: Option<Box<dyn FrontStage>>,
     pub media: Arc<EventMedia>,
     stop: Option<oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<()>,
@@ -238,6 +252,7 @@ impl PipelineHandle {
             let _ = s.send(());
         }
         drop(self.inlet);
+        drop(self.front.take());
         if tokio::time::timeout(Duration::from_secs(30), &mut self.join).await.is_err() {
             tracing::error!("a live pipeline did not finish within 30 s; abandoning it");
             self.join.abort();
@@ -258,7 +273,7 @@ struct Pipeline {
 
 /// Starts the pipeline of an event. Assets its live outputs already recorded into (a restart
 /// while Running) are resumed: numbering and timeline continue after their last segment.
-pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<PipelineHandle, edge_db::DbError> {
+pub fn spawn(mut cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<PipelineHandle, edge_db::DbError> {
     let mut pcfg = PackagerConfig::with_target(cfg.key_frame_interval);
     let part_target = low_latency(&db, &cfg);
     pcfg.part_target = part_target;
@@ -314,13 +329,21 @@ pub fn spawn(cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result<Pip
         parts: RwLock::new(PartStore::default()),
     });
     let (inlet, rx, _stats) = edge_media::queue(QUEUE_CAPACITY);
+    let front_factory = cfg.front.take();
+    let (inlet, front) = match front_factory {
+        Some(f) => {
+            let (i, stage) = f(inlet);
+            (i, Some(stage))
+        }
+        None => (inlet, None),
+    };
     let (stop_tx, stop_rx) = oneshot::channel();
     if resumed {
         tracing::info!(event = %cfg.event_name, "live pipeline resumed after a restart: the recording continues");
     }
     let pipeline = Pipeline { cfg, db, recorder, packager, media: media.clone(), inits: HashMap::new(), target };
     let join = tokio::spawn(pipeline.run(rx, stop_rx));
-    Ok(PipelineHandle { inlet, media, stop: Some(stop_tx), join })
+    Ok(PipelineHandle { inlet, front, media, stop: Some(stop_tx), join })
 }
 
 fn asset_window(db: &Db, asset_id: &str) -> Result<Duration, edge_db::DbError> {

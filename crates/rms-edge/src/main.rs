@@ -8,6 +8,7 @@ mod ingest;
 mod listen;
 mod netinfo;
 mod tls;
+mod transcode;
 mod watchdog;
 
 use std::path::Path;
@@ -43,6 +44,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Internal: the transcode worker the appliance starts per transcoding event (framed media on
+    /// stdin and stdout; see crates/edge-gst).
+    #[command(hide = true)]
+    TranscodeWorker,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +68,10 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Serve(args) => serve(args),
         Cmd::Keys { cfg, cmd } => keys(cfg, cmd),
+        Cmd::TranscodeWorker => {
+            init_logging(&std::env::var("RMS_EDGE_WORKER_LOG").unwrap_or_else(|_| "info".into()));
+            std::process::exit(edge_gst::worker::run(std::io::stdin().lock(), std::io::stdout()));
+        }
     };
     if let Err(e) = result {
         eprintln!("rms-edge: error: {e:#}");
@@ -197,7 +206,8 @@ async fn run(cfg: Config) -> Result<()> {
     let sync = edge_sync::SyncService::new(&cfg, db.clone(), assets_dir.clone(), recorder.gate())
         .map_err(|e| anyhow::anyhow!("archive sync: {e}"))?;
     edge_live::pipeline::set_part_target(cfg.ll_part_target_ms);
-    let live = LiveRegistry::with_recording(db.clone(), recorder);
+    let live = LiveRegistry::with_recording(db.clone(), recorder)
+        .with_front(Arc::new(transcode::Transcoding::new().context("transcoding")?));
 
     let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
     let state = Arc::new(AppState {
