@@ -326,6 +326,28 @@ impl Db {
         })
     }
 
+    /// [`Db::sync_object_update`] for many objects of one job in one transaction (one fsync):
+    /// the final states of small objects, whose loss in a crash only means sending them again.
+    pub fn sync_objects_update(&self, rows: &[SyncObjectRow]) -> Result<()> {
+        let Some(first) = rows.first() else { return Ok(()) };
+        self.with_tx(|tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE sync_objects SET size = ?3, md5 = ?4, state = ?5, bytes_done = ?6, upload_id = ?7, parts = ?8, attempts = ?9, last_error = ?10
+                 WHERE asset_id = ?1 AND key = ?2",
+            )?;
+            for o in rows {
+                let parts = serde_json::to_string(&o.parts).expect("strings serialize");
+                st.execute(params![o.asset_id, o.key, o.size, o.md5, o.state.as_str(), o.bytes_done, o.upload_id, parts, o.attempts, o.last_error])?;
+            }
+            tx.execute(
+                "UPDATE sync_jobs SET bytes_done = (SELECT coalesce(sum(CASE WHEN state = 'done' THEN size ELSE bytes_done END), 0) FROM sync_objects WHERE asset_id = ?1),
+                   updated = ?2 WHERE asset_id = ?1",
+                params![first.asset_id, Timestamp::now().to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Moves a job to `state`. `error` and `next_attempt_at` are stored as given (None clears
     /// them); `attempts` is the count of consecutive failed passes.
     pub fn sync_job_set(
@@ -506,7 +528,8 @@ mod tests {
         assert_eq!((back.upload_id.as_deref(), back.parts.clone()), (Some("u1"), vec!["b0".to_string()]));
         o.state = ObjectState::Done;
         o.bytes_done = 100;
-        db.sync_object_update(&o).unwrap();
+        db.sync_objects_update(std::slice::from_ref(&o)).unwrap();
+        assert_eq!(db.sync_job(&a).unwrap().unwrap().bytes_done, 100);
         // Planning again keeps copied files copied; an unchanged manifest stays, a changed one
         // goes back to pending.
         db.sync_plan(

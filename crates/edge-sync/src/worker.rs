@@ -26,6 +26,9 @@ use crate::target::{Target, TargetError};
 /// How often a live job looks for new segments, and the idle poll of the outbox.
 const LIVE_POLL: Duration = Duration::from_secs(2);
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Final states of whole objects are stored in batches at most this far apart (one fsync
+/// per batch rather than per object; a crash re-sends at most this much).
+const FLUSH: Duration = Duration::from_millis(500);
 
 pub(crate) struct Worker {
     pub db: Arc<Db>,
@@ -280,9 +283,19 @@ impl Worker {
             if todo.is_empty() {
                 break;
             }
+            let mut deferred: Vec<SyncObjectRow> = Vec::new();
+            let mut flushed = std::time::Instant::now();
             for o in todo {
-                match self.upload(target, o.clone(), &manifests).await {
-                    Ok(()) => {}
+                let r = self.upload(target, o.clone(), &manifests).await;
+                if let Ok(Some(row)) = &r {
+                    deferred.push(row.clone());
+                }
+                if !deferred.is_empty() && (r.is_err() || deferred.len() >= 64 || flushed.elapsed() >= FLUSH) {
+                    self.store_batch(std::mem::take(&mut deferred)).await;
+                    flushed = std::time::Instant::now();
+                }
+                match r {
+                    Ok(_) => {}
                     Err(TargetError::Transient(e)) => {
                         let attempts = job.attempts + 1;
                         let delay = self.backoff.delay(attempts as u32, random_u64());
@@ -307,6 +320,7 @@ impl Worker {
                     }
                 }
             }
+            self.store_batch(deferred).await;
         }
         self.set_target(&target.name, true, None);
         if let Some(first) = failed.first() {
@@ -321,6 +335,16 @@ impl Worker {
         Ok(())
     }
 
+    async fn store_batch(&self, rows: Vec<SyncObjectRow>) {
+        if rows.is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        if let Err(e) = blocking(move || db.sync_objects_update(&rows)).await {
+            tracing::error!("sync: cannot store progress: {e}");
+        }
+    }
+
     async fn store(&self, o: &SyncObjectRow) {
         let (db, o) = (self.db.clone(), o.clone());
         if let Err(e) = blocking(move || db.sync_object_update(&o)).await {
@@ -329,7 +353,15 @@ impl Worker {
     }
 
     /// Uploads one object to the end, storing progress after every step.
-    async fn upload(&self, target: &Target, o: SyncObjectRow, manifests: &Manifests) -> Result<(), TargetError> {
+    /// Uploads one object. A whole-object upload returns its final row for the caller to store
+    /// in a batch (losing it in a crash only sends the object again: same key, same bytes);
+    /// block / multipart progress is stored at every step, before the next.
+    async fn upload(
+        &self,
+        target: &Target,
+        o: SyncObjectRow,
+        manifests: &Manifests,
+    ) -> Result<Option<SyncObjectRow>, TargetError> {
         let (t0, key) = (std::time::Instant::now(), o.key.clone());
         let r = self.upload_inner(target, o, manifests).await;
         tracing::debug!(key = %key, ms = t0.elapsed().as_millis() as u64, ok = r.is_ok(), "object upload");
@@ -341,7 +373,7 @@ impl Worker {
         target: &Target,
         mut o: SyncObjectRow,
         manifests: &Manifests,
-    ) -> Result<(), TargetError> {
+    ) -> Result<Option<SyncObjectRow>, TargetError> {
         let ct = keys::content_type(&o.key);
         let Some(source) = o.source.clone() else {
             let data = manifests.get(&o.key).cloned().expect("checked by the caller");
@@ -350,9 +382,8 @@ impl Worker {
             o.bytes_done = data.len() as i64;
             o.md5 = Some(md5_b64(&data));
             o.last_error = None;
-            self.store(&o).await;
             self.shared.stats.objects_uploaded.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(Some(o));
         };
         let path = self.assets_dir.join(&o.asset_id).join(&source);
         let p2 = path.clone();
@@ -376,6 +407,7 @@ impl Worker {
             self.shared.stats.parts_resumed.fetch_add(prog.parts.len() as u64, Ordering::Relaxed);
         }
         let mut whole_md5 = None;
+        let mut multipart = false;
         loop {
             let step = resume::next_step(&prog, size, self.part_size, target.multipart());
             let outcome = match step {
@@ -395,7 +427,10 @@ impl Worker {
                     target.put(&o.key, data, ct, Some(md5)).await?;
                     Outcome::Put
                 }
-                Step::Create => Outcome::Created(target.create_multipart(&o.key).await?),
+                Step::Create => {
+                    multipart = true;
+                    Outcome::Created(target.create_multipart(&o.key).await?)
+                }
                 Step::Part { idx, offset, len } => {
                     let data = read_range(&path, offset, len).await?;
                     let upload = prog.upload_id.clone().expect("created");
@@ -434,10 +469,14 @@ impl Worker {
                 };
                 o.last_error = None;
             }
-            self.store(&o).await;
+            // Block / multipart progress is stored at every step; a whole object's final
+            // state is handed back for a batched store.
+            if !prog.done || multipart {
+                self.store(&o).await;
+            }
         }
         self.shared.stats.objects_uploaded.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok((!multipart).then_some(o))
     }
 }
 
