@@ -847,6 +847,20 @@ fn ingestion_json(i: &edge_live::Ingestion) -> Value {
     })
 }
 
+/// The encoder link's packet counters (SRT), an rms-edge extension AMS clients ignore.
+fn transport_json(t: &edge_live::TransportStatus) -> Value {
+    json!({
+        "protocol": t.protocol,
+        "packetsReceived": t.packets_received,
+        "packetsLost": t.packets_lost,
+        "packetsRetransmitted": t.packets_retransmitted,
+        "packetsDropped": t.packets_dropped,
+        "decryptErrors": t.decrypt_errors,
+        "rttMs": (t.rtt_ms * 10.0).round() / 10.0,
+        "latencyMs": t.latency_ms,
+    })
+}
+
 async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiResult<Response> {
     match which {
         "getStatus" => {
@@ -858,6 +872,7 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                 "lastUpdatedTime": s.last_updated.to_string(),
                 "ingestion": ingestion_json(&s.ingestion),
                 "transcoding": s.transcoding,
+                "transport": s.transport.as_ref().map(transport_json),
                 "trackStatus": s.tracks.iter().map(|t| json!({
                     "trackId": t.track_id,
                     "expectedBitrate": t.expected_bitrate,
@@ -904,6 +919,8 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                             "ingestDriftValue": t.ingest_drift,
                             "transcriptionState": "",
                             "transcriptionLanguage": "",
+                            // The connection's counters (SRT), the same on every track's heartbeat.
+                            "transport": s.transport.as_ref().map(transport_json),
                         }
                     })
                 })

@@ -85,6 +85,27 @@ pub trait IngestProbe: Send + Sync {
     fn tracks(&self) -> Vec<TrackStatus>;
     /// Time since the last media unit arrived (None: nothing yet).
     fn last_media_age(&self) -> Option<Duration>;
+    /// The transport's own counters, for protocols that have them (SRT).
+    fn transport(&self) -> Option<TransportStatus> {
+        None
+    }
+}
+
+/// Packet-level health of an ingest connection (SRT's receiver statistics): what a technician
+/// needs to tell a lossy link (retransmissions that arrived in time) from lost media (packets
+/// given up on, which players see as glitches).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransportStatus {
+    pub protocol: &'static str,
+    pub packets_received: u64,
+    /// Packets detected missing, whether recovered later or not.
+    pub packets_lost: u64,
+    pub packets_retransmitted: u64,
+    /// Packets given up on: too late for the configured latency, never recovered.
+    pub packets_dropped: u64,
+    pub decrypt_errors: u64,
+    pub rtt_ms: f64,
+    pub latency_ms: Option<u64>,
 }
 
 /// Ingest health as getStatus reports it.
@@ -100,6 +121,8 @@ pub struct IngestStatus {
     pub tracks: Vec<TrackStatus>,
     /// The transcoder's numbers (encoder, speed against real time, dropped frames), if any.
     pub transcoding: Option<serde_json::Value>,
+    /// The connected encoder's transport counters (SRT), if the protocol has them.
+    pub transport: Option<TransportStatus>,
 }
 
 /// The current (or last) ingest session of an event.
@@ -372,9 +395,11 @@ impl LiveRegistry {
                 ingestion: Ingestion::default(),
                 tracks: Vec::new(),
                 transcoding: None,
+                transport: None,
             };
         };
         let ready = e.pipeline.as_ref().is_some_and(|p| p.media.is_ready());
+        let mut transport = None;
         let (health, mut descriptions, tracks) = match &e.publisher {
             None => (
                 "Poor",
@@ -388,8 +413,22 @@ impl LiveRegistry {
             Some(p) => {
                 let tracks = p.probe.tracks();
                 let age = p.probe.last_media_age();
-                let (health, text) = assess(&tracks, age);
-                (health, vec![format!("Receiving from {}. {text}", p.name)], tracks)
+                let (mut health, text) = assess(&tracks, age);
+                let mut lines = vec![format!("Receiving from {}. {text}", p.name)];
+                transport = p.probe.transport();
+                if let Some(t) = transport.as_ref().filter(|t| t.packets_dropped > 0) {
+                    // Media was lost, not just delayed: players see glitches.
+                    if health == "Excellent" {
+                        health = "Good";
+                    }
+                    lines.push(format!(
+                        "{} packets were lost for good ({} retransmitted in time){}: the link loses more than the latency can recover; raise the latency or fix the link.",
+                        t.packets_dropped,
+                        t.packets_retransmitted,
+                        t.latency_ms.map(|l| format!(" at {l} ms {} latency", t.protocol)).unwrap_or_default(),
+                    ));
+                }
+                (health, lines, tracks)
             }
         };
         let mut tracks = tracks;
@@ -411,6 +450,7 @@ impl LiveRegistry {
             ingestion: e.ingestion.clone(),
             tracks,
             transcoding,
+            transport,
         }
     }
 }
@@ -537,6 +577,48 @@ mod tests {
         let s = r.status("e1");
         assert!(s.ingestion.end.is_some());
         assert_eq!(s.ingestion.interruptions.len(), 2);
+    }
+
+    /// A healthy track behind an SRT link with the given counters.
+    struct SrtLink(TransportStatus);
+    impl IngestProbe for SrtLink {
+        fn tracks(&self) -> Vec<TrackStatus> {
+            vec![TrackStatus {
+                track_id: "video".into(),
+                expected_bitrate: 1000,
+                incoming_bitrate: Some(1000),
+                ingest_drift: "0 ms".into(),
+                requests_received: Some(10),
+                requests_succeeded: Some(10),
+                last_timestamp: Some(0),
+                timescale: 90_000,
+                discontinuities: 0,
+            }]
+        }
+        fn last_media_age(&self) -> Option<Duration> {
+            Some(Duration::ZERO)
+        }
+        fn transport(&self) -> Option<TransportStatus> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn transport_counters_reach_the_status_and_real_loss_lowers_health() {
+        let r = LiveRegistry::new();
+        r.start(session("e1", "k1", vec![])).unwrap();
+        let link =
+            TransportStatus { protocol: "SRT", packets_retransmitted: 40, latency_ms: Some(120), ..Default::default() };
+        let g = r.authorize_publish("k1", ip("10.0.0.1"), "srt".into(), Arc::new(SrtLink(link.clone()))).unwrap();
+        let s = r.status("e1");
+        assert_eq!(s.transport.as_ref(), Some(&link));
+        assert_eq!(s.health, "Excellent", "retransmissions that arrived in time are not loss");
+        r.publish_ended("e1", g.grant, "MPE_CLIENT_TERMINATED_SESSION");
+        let lossy = TransportStatus { packets_dropped: 7, ..link };
+        r.authorize_publish("k1", ip("10.0.0.1"), "srt".into(), Arc::new(SrtLink(lossy))).unwrap();
+        let s = r.status("e1");
+        assert_eq!(s.health, "Good");
+        assert!(s.descriptions.iter().any(|d| d.contains("7 packets were lost") && d.contains("120 ms SRT latency")));
     }
 
     #[test]

@@ -226,6 +226,21 @@ impl IngestProbe for SrtProbe {
     fn last_media_age(&self) -> Option<Duration> {
         self.0.last_media_age(Instant::now())
     }
+
+    fn transport(&self) -> Option<edge_live::TransportStatus> {
+        let s = self.0.snapshot(Instant::now());
+        let t = &s.transport;
+        Some(edge_live::TransportStatus {
+            protocol: "SRT",
+            packets_received: t.packets,
+            packets_lost: t.lost,
+            packets_retransmitted: t.retransmitted,
+            packets_dropped: t.dropped,
+            decrypt_errors: t.decrypt_errors,
+            rtt_ms: t.rtt.as_secs_f64() * 1000.0,
+            latency_ms: s.latency.map(|l| l.as_millis() as u64),
+        })
+    }
 }
 
 /// The appliance's side of SRT ingest: stream id → event (with its passphrase), then the same
