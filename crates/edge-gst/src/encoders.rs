@@ -83,7 +83,14 @@ impl EncoderKind {
                 rate_control: &[("pass", "cbr")],
                 // No B-frames; scene cuts never insert an IDR (x264 options).
                 // CABAC and 8x8 transforms: High profile even at `ultrafast` (which turns them off).
-                alignment: &[("bframes", "0"), ("option-string", "scenecut=0"), ("cabac", "true"), ("dct8x8", "true")],
+                // nal-hrd=cbr: HRD signalling and filler data, so every rendition holds its bitrate (the
+                // ladder's bandwidths) whatever the picture.
+                alignment: &[
+                    ("bframes", "0"),
+                    ("option-string", "scenecut=0:nal-hrd=cbr"),
+                    ("cabac", "true"),
+                    ("dct8x8", "true"),
+                ],
                 hardware: false,
             },
         }
@@ -242,6 +249,6 @@ mod tests {
         assert_eq!(EncoderKind::X264.props().bitrate, BitrateProp::Kbps("bitrate"));
         assert_eq!(EncoderKind::Vaapi.props().gop_frames, Some("keyframe-period"));
         assert_eq!(EncoderKind::V4l2M2m.props().bitrate, BitrateProp::V4l2ControlBps("video_bitrate"));
-        assert!(EncoderKind::X264.props().alignment.contains(&("option-string", "scenecut=0")));
+        assert!(EncoderKind::X264.props().alignment.contains(&("option-string", "scenecut=0:nal-hrd=cbr")));
     }
 }

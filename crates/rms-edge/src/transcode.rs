@@ -26,8 +26,8 @@ use tokio::sync::watch;
 
 /// Units queued between a publisher and the worker (about 4 s of 30 fps video plus audio).
 const INLET_CAPACITY: usize = 384;
-/// Input flowing but no output for this long: the worker hangs.
-const HANG_LIMIT: Duration = Duration::from_secs(10);
+/// Input waiting but no output for this long: the worker hangs.
+const HANG_LIMIT: Duration = Duration::from_secs(15);
 /// Restarts closer together than this back off (up to 5 s).
 const QUICK_RESTART: Duration = Duration::from_secs(10);
 
@@ -121,7 +121,11 @@ impl FrontStage for Stage {
         let mut rows = Vec::new();
         let mut renditions = Vec::new();
         for (i, r) in last.1.renditions.iter().enumerate() {
-            let bps = rate(&|s: &WorkerStats| s.renditions.get(i).map_or(0, |x| x.bytes)) * 8.0;
+            // Bits per second of media produced (not of wall time: a ladder slower than real time still
+            // shows its encoded bitrate).
+            let media = last.1.media_secs - first.1.media_secs;
+            let bytes = last.1.renditions[i].bytes.saturating_sub(first.1.renditions.get(i).map_or(0, |x| x.bytes));
+            let bps = if media > 0.0 { bytes as f64 * 8.0 / media } else { 0.0 };
             let fps = rate(&|s: &WorkerStats| s.renditions.get(i).map_or(0, |x| x.frames));
             let video = r.width > 0;
             let id = if video { format!("video_{}x{}", r.width, r.height) } else { "audio_aac".to_owned() };
@@ -189,6 +193,7 @@ async fn supervise(
         let end = run_worker(&exe, &cfg, &mut rx, &downstream, &shared, &mut stop, &mut last_tracks).await;
         let reason = match end {
             RunEnd::Stopped => return,
+            RunEnd::Restart(_) if *stop.borrow() => return,
             RunEnd::Restart(r) => r,
         };
         {
@@ -215,13 +220,33 @@ async fn supervise(
     }
 }
 
-async fn write_msg(stdin: &mut tokio::process::ChildStdin, buf: &mut BytesMut, msg: &Msg) -> Result<(), String> {
+/// Writes one frame to the worker. A write may wait while the worker is busy (back-pressure: the
+/// inlet then drops and counts); it fails only when the worker has produced nothing for
+/// [`HANG_LIMIT`] meanwhile (hung), or the appliance stops the event.
+async fn write_msg(
+    stdin: &mut tokio::process::ChildStdin,
+    buf: &mut BytesMut,
+    msg: &Msg,
+    clock: &OutClock,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), String> {
     buf.clear();
     edge_gst::proto::encode(msg, buf);
-    match tokio::time::timeout(HANG_LIMIT, stdin.write_all(buf)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("worker input: {e}")),
-        Err(_) => Err(format!("the worker took no input for {} s (hung)", HANG_LIMIT.as_secs())),
+    let write = stdin.write_all(buf);
+    tokio::pin!(write);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), &mut write).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => return Err(format!("worker input: {e}")),
+            Err(_) if *stop.borrow() => return Err("stopping".into()),
+            Err(_) if clock.since() > HANG_LIMIT => {
+                return Err(format!(
+                    "the worker took no input and gave no output for {} s (hung)",
+                    HANG_LIMIT.as_secs()
+                ));
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -357,7 +382,7 @@ async fn run_worker(
         cfg.event.clone(),
     )));
     let mut buf = BytesMut::new();
-    if let Err(e) = write_msg(&mut stdin, &mut buf, &Msg::Config(cfg.clone())).await {
+    if let Err(e) = write_msg(&mut stdin, &mut buf, &Msg::Config(cfg.clone()), &clock, stop).await {
         return RunEnd::Restart(e);
     }
     // After a restart the worker starts from the current tracks, at the next video keyframe.
@@ -366,7 +391,7 @@ async fn run_worker(
     if let Some(t) = last_tracks.as_ref() {
         video_ids = t.iter().filter(|t| t.kind() == TrackKind::Video).map(|t| t.id).collect();
         need_key = true;
-        if let Err(e) = write_msg(&mut stdin, &mut buf, &Msg::Tracks(t.clone())).await {
+        if let Err(e) = write_msg(&mut stdin, &mut buf, &Msg::Tracks(t.clone()), &clock, stop).await {
             return RunEnd::Restart(e);
         }
     }
@@ -421,7 +446,7 @@ async fn run_worker(
                     MediaEvent::Discontinuity => Msg::Discontinuity,
                     MediaEvent::End => Msg::End,
                 };
-                if let Err(e) = write_msg(&mut stdin, &mut buf, &msg).await {
+                if let Err(e) = write_msg(&mut stdin, &mut buf, &msg, &clock, stop).await {
                     return ended(&mut child, e);
                 }
             }
