@@ -413,6 +413,51 @@ mod tests {
         assert!(d.next_msg().is_ok_and(|m| m.is_none()), "incomplete frames wait");
     }
 
+    fn seeds_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/worker_proto")
+    }
+
+    /// Writes the fuzz target's seeds (`cargo test -p edge-gst --lib write_seeds -- --ignored`).
+    #[test]
+    #[ignore]
+    fn write_seeds() {
+        std::fs::create_dir_all(seeds_dir()).unwrap();
+        for (i, m) in all_msgs().iter().enumerate() {
+            let mut wire = BytesMut::new();
+            encode(m, &mut wire);
+            // First byte: where the fuzz body splits the input (here: after the whole frame).
+            let mut seed = vec![wire.len().min(255) as u8];
+            seed.extend_from_slice(&wire);
+            std::fs::write(seeds_dir().join(format!("seed-{i}")), seed).unwrap();
+        }
+    }
+
+    /// The fuzz body on every seed and deterministic mutations of it (what stable CI can run).
+    #[test]
+    fn fuzz_body_on_seeds_and_mutations() {
+        let Ok(rd) = std::fs::read_dir(seeds_dir()) else { panic!("no seeds in {:?}", seeds_dir()) };
+        let mut n = 0;
+        for e in rd {
+            let seed = std::fs::read(e.unwrap().path()).unwrap();
+            fuzz_decode(&seed);
+            let mut x: u32 = 0x9e37_79b9;
+            for _ in 0..500 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let mut m = seed.clone();
+                let at = x as usize % m.len().max(1);
+                if !m.is_empty() {
+                    m[at] = (x >> 8) as u8;
+                }
+                m.truncate(m.len() - (x as usize >> 20) % 3.min(m.len()));
+                fuzz_decode(&m);
+            }
+            n += 1;
+        }
+        assert!(n >= 7, "{n} seeds");
+    }
+
     #[test]
     fn fuzz_entry_survives_samples() {
         let mut wire = BytesMut::new();

@@ -13,8 +13,9 @@ LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7ca
 
 CVE_PRODUCT = "rms-edge"
 
-# No C library from the sysroot today (rusqlite bundles SQLite, rustls uses ring). When the media
-# crate links GStreamer, add: DEPENDS = "gstreamer1.0 gstreamer1.0-plugins-base" (pkg-config).
+# crates/edge-gst links GStreamer 1.22+ (gstreamer-rs, found through pkg-config): core and the app
+# library. Everything else comes from the crates (rusqlite bundles SQLite, rustls uses ring).
+DEPENDS = "gstreamer1.0 gstreamer1.0-plugins-base"
 
 PV = "0.1.0+git"
 
@@ -108,6 +109,23 @@ FILES:${PN} += "\
 "
 CONFFILES:${PN} = "${sysconfdir}/rms-edge/config.toml"
 
+# The transcode worker's elements (crates/edge-gst/src/pipeline.rs): appsrc/appsink, parsers,
+# decoders, scaling and rate conversion, the software H.264 encoder (x264enc: the fallback) and
+# the AAC encoder. Hardware encoders are optional: the probe picks va/vaapi/v4l2 when present.
+RDEPENDS:${PN} = "\
+    gstreamer1.0 \
+    gstreamer1.0-libav \
+    gstreamer1.0-plugins-bad-videoparsersbad \
+    gstreamer1.0-plugins-base-app \
+    gstreamer1.0-plugins-base-audioconvert \
+    gstreamer1.0-plugins-base-audiorate \
+    gstreamer1.0-plugins-base-audioresample \
+    gstreamer1.0-plugins-base-videoconvertscale \
+    gstreamer1.0-plugins-base-videorate \
+    gstreamer1.0-plugins-good-audioparsers \
+    gstreamer1.0-plugins-ugly-x264 \
+"
 RDEPENDS:${PN}-firewall = "nftables"
 RDEPENDS:${PN}-mark-good = "curl"
 RRECOMMENDS:${PN} = "${PN}-firewall ${PN}-mark-good kernel-module-videodev"
+RRECOMMENDS:${PN}:append = " gstreamer1.0-plugins-bad-va gstreamer1.0-plugins-good-video4linux2"
