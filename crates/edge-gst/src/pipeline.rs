@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! appsrc(avc|hvc1) ! h26xparse ! decoder ! videoconvert ! videorate ! I420@30 ! tee
-//!   tee. ! queue ! videoscale ! I420 WxH ! encoder ! video/x-h264,profile=high ! h264parse ! avc/au ! appsink  (per rung)
+//!   tee. ! queue ! videoscale ! I420 top rung ! tee top ! queue ! encoder ! ... ! appsink    (top rung)
+//!   top. ! queue ! videoscale ! I420 WxH ! encoder ! video/x-h264,profile=high ! h264parse ! avc/au ! appsink  (other rungs)
 //! appsrc(aac raw) ! aacparse ! avdec_aac ! audioconvert ! audioresample ! 48k stereo ! audiorate skip-to-first=true ! aac enc ! appsink
 //! ```
 //!
@@ -257,11 +258,27 @@ impl Ladder {
             desc += &format!(
                 "appsrc name=vsrc format=time is-live=false block=true max-buffers=30 max-bytes=0 max-time=0 ! {parse} ! {dec} ! videoconvert ! videorate name=rate skip-to-first=true ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n"
             );
+            // Scaling cascade: the top rung is scaled from the input once, the others from the top rung
+            // (a quarter to half the pixels of a 1080p input to read per rendition).
             for (i, r) in rungs.iter().enumerate() {
+                let (from, scale) = match i {
+                    0 => (
+                        "t.",
+                        format!(
+                            "videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 ! tee name=top ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0",
+                            r.width, r.height
+                        ),
+                    ),
+                    _ => (
+                        "top.",
+                        format!(
+                            "videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1",
+                            r.width, r.height
+                        ),
+                    ),
+                };
                 desc += &format!(
-                    "t. ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false async=false max-buffers=16\n",
-                    r.width,
-                    r.height,
+                    "{from} ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! {scale} ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false async=false max-buffers=16\n",
                     encoder_desc(choice.encoder, r, gop, &cfg.x264_speed_preset)
                 );
             }
