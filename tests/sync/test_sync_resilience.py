@@ -1,6 +1,11 @@
 """Issue 6: uploads survive the storage link going down and the appliance being killed, resuming
 multipart uploads where they stopped (bytes counted by a proxy in front of the storage server); the
-bandwidth cap holds; a live event tagged for live upload trails live in the container."""
+bandwidth cap holds; a live event tagged for live upload trails live in the container.
+
+The outage stops the TCP proxy between the appliance and the storage server (listener closed, open
+connections cut) and starts it again on the same port: to the appliance the storage endpoint is gone and
+comes back. The storage process itself is not restarted because Azurite and moto run in memory here: a
+restart would lose what they had stored, which no real storage service does."""
 from __future__ import annotations
 
 import time
