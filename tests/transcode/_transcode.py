@@ -109,14 +109,16 @@ def frames(init: bytes, seg: bytes, workdir: Path) -> list[tuple[float, bool]]:
     return [(float(fr["pts_time"]), fr["key_frame"] == 1) for fr in json.loads(cp.stdout)["frames"]]
 
 
-def check_renditions_decode_and_align(live: Live, vs: list, expected, workdir: Path, n: int = 2) -> dict:
+def check_renditions_decode_and_align(live: Live, vs: list, expected, workdir: Path, n: int = 2,
+                                      skip_last: int = 0) -> dict:
     """Every rendition decodes (ffprobe: H.264 High at its size, ~30 fps) and the newest `n` segments
     common to all renditions have the same duration, start with a keyframe at the same instant and
     have their keyframes at the same instants. Returns {uri: [(start, keyframe times)]}."""
     pls = {v.uri: parse_media(live.get(join(live.hls_url, v.uri)).text) for v in vs}
     common = set.intersection(*({s.msn for s in pl.segments} for pl in pls.values()))
     assert len(common) >= n, f"only {len(common)} segments common to all renditions"
-    msns = sorted(common)[-n:]
+    msns = sorted(common)[:len(common) - skip_last][-n:]
+    assert len(msns) == n, f"not enough segments common to all renditions: {sorted(common)}"
     seen: dict[str, list] = {}
     for v, (w, h, _) in zip(vs, expected):
         pl = pls[v.uri]
