@@ -164,3 +164,37 @@ def test_worker_killed_mid_event_recovers_and_other_event_is_untouched(make_appl
     assert new and not any(s.discontinuity for s in new), f"the other event saw a discontinuity:\n{other_after.text}"
     enc.stop()
     enc2.stop()
+
+
+def test_hung_worker_is_replaced(make_appliance, encoders, artifacts):
+    """A worker that stops making progress (SIGSTOP: as a wedged GPU driver looks from outside) is killed and
+    replaced once input has waited 15 s without output; the event goes on after a discontinuity."""
+    app = make_appliance()
+    tc = setup_encoding_event(app, "Standard", prefix="tch")
+    enc = push(encoders, tc, "1280x720", duration=120)
+    expected = LADDERS[("Standard", 720)]
+    wait_renditions(tc, len(expected), 2, timeout=60, encoder=enc)
+    pid = transcoding_status(tc)["workerPid"]
+    os.kill(pid, signal.SIGSTOP)
+    t_stop = time.monotonic()
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            t = transcoding_status(tc)
+            if t["workerRestarts"] >= 1:
+                break
+            assert time.monotonic() < deadline, f"the stopped worker was not replaced in 40 s: {t}"
+            time.sleep(0.5)
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    replaced = time.monotonic() - t_stop
+    log_line(artifacts, f"hung worker replaced after {replaced:.1f}s ({t['lastError']})", summary=True)
+    assert "hung" in (t.get("lastError") or ""), t
+    assert replaced >= 14, f"replaced after {replaced:.1f}s: before the 15 s hang limit"
+    assert_advancing(tc, timeout=20, what="after the hung worker was replaced")
+    top = video_variants(tc)[0].uri
+    assert parse_media(tc.get(join(tc.hls_url, top)).text).discontinuities >= 1
+    enc.stop()

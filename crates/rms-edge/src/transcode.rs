@@ -109,7 +109,7 @@ impl FrontStage for Stage {
                     sh.restarts,
                     sh.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default()
                 );
-                let detail = json!({"encoder": sh.encoder, "workerPid": sh.worker_pid, "workerRestarts": sh.restarts,
+                let detail = json!({"encoder": sh.encoder, "workerPid": sh.worker_pid, "workerRestarts": sh.restarts, "lastError": sh.last_error,
                     "inputQueueDropped": self.inlet_stats.dropped(), "outputQueueDropped": self.outlet_stats.dropped()});
                 return (vec![line], Vec::new(), Some(detail));
             }
