@@ -304,6 +304,20 @@ impl Db {
         })
     }
 
+    /// The objects of a job still to upload (pending or uploading), files before manifests.
+    pub fn sync_objects_todo(&self, asset_id: &str) -> Result<Vec<SyncObjectRow>> {
+        self.with_reader(|c| {
+            query_all(
+                c,
+                &format!(
+                    "SELECT {OBJ_COLS} FROM sync_objects WHERE asset_id = ?1 AND state IN ('pending','uploading') ORDER BY source IS NULL, key"
+                ),
+                [asset_id],
+                obj_row,
+            )
+        })
+    }
+
     /// Stores an object's progress (after each committed part, and at its end) and the job's
     /// byte count with it, in one transaction.
     pub fn sync_object_update(&self, o: &SyncObjectRow) -> Result<()> {
@@ -539,6 +553,8 @@ mod tests {
         .unwrap();
         let objs = db.sync_objects(&a).unwrap();
         assert_eq!(objs[0].state, ObjectState::Done);
+        let todo: Vec<String> = db.sync_objects_todo(&a).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(todo, vec!["p/index.m3u8".to_string()]);
         let mut m = objs[1].clone();
         m.state = ObjectState::Done;
         db.sync_object_update(&m).unwrap();

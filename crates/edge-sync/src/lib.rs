@@ -91,6 +91,7 @@ impl SyncService {
             gate,
             wake: wake.clone(),
             status: status.clone(),
+            watermarks: Mutex::new(Default::default()),
         };
         Ok(SyncService {
             inner: Arc::new(Inner {

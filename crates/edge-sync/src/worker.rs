@@ -43,6 +43,9 @@ pub(crate) struct Worker {
     pub gate: edge_record::RecordGate,
     pub wake: Arc<tokio::sync::Notify>,
     pub status: Arc<Mutex<Status>>,
+    /// Live jobs: per asset, the last segment seq planned per rendition, so a pass every 2 s
+    /// plans only the new segments (a final pass always plans everything).
+    pub watermarks: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
 
 /// What the worker last saw, for `GET /edge/v1/sync`.
@@ -58,6 +61,10 @@ pub struct Status {
 pub type TargetStatus = (Option<bool>, Option<String>, Option<Timestamp>);
 
 type Manifests = HashMap<String, Bytes>;
+/// Last segment seq per rendition.
+type Marks = HashMap<String, i64>;
+/// What a pass wants in the target, the generated manifests' bodies, and the new marks.
+pub(crate) type Plan = (Vec<PlannedObject>, Manifests, Marks);
 
 fn md5_b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
@@ -258,8 +265,9 @@ impl Worker {
         // the pass ran (the last one of a deleted live output) is not left behind.
         for _round in 0..5 {
             let (db, dir, j2, p2) = (self.db.clone(), self.assets_dir.clone(), job.clone(), prefix.clone());
-            let planned = blocking(move || plan(&db, &dir, &j2, &p2, !live)).await;
-            let (planned, manifests) = match planned {
+            let after = if live { self.watermarks.lock().expect("poisoned").get(&job.asset_id).cloned() } else { None };
+            let planned = blocking(move || plan(&db, &dir, &j2, &p2, !live, after.as_ref())).await;
+            let (planned, manifests, marks) = match planned {
                 Ok(p) => p,
                 Err(e) => {
                     self.set_job(job, SyncState::Failed, job.attempts, None, Some(e)).await;
@@ -267,9 +275,17 @@ impl Worker {
                 }
             };
             let (db, id) = (self.db.clone(), job.asset_id.clone());
-            let objects = blocking(move || db.sync_plan(&id, &planned).and_then(|_| db.sync_objects(&id))).await;
+            let objects = blocking(move || db.sync_plan(&id, &planned).and_then(|_| db.sync_objects_todo(&id))).await;
             let objects = match objects {
-                Ok(o) => o,
+                Ok(o) => {
+                    let mut w = self.watermarks.lock().expect("poisoned");
+                    if live {
+                        w.insert(job.asset_id.clone(), marks);
+                    } else {
+                        w.remove(&job.asset_id);
+                    }
+                    o
+                }
                 Err(e) => {
                     tracing::error!(asset = %job.asset_id, "sync: {e}");
                     return Ok(());
@@ -527,7 +543,8 @@ pub(crate) fn plan(
     job: &SyncJobRow,
     prefix: &Prefix,
     final_pass: bool,
-) -> Result<(Vec<PlannedObject>, Manifests), String> {
+    after: Option<&HashMap<String, i64>>,
+) -> Result<Plan, String> {
     let id = &job.asset_id;
     let err = |e: edge_db::DbError| format!("reading the recording index: {e}");
     let mut out = Vec::new();
@@ -547,7 +564,13 @@ pub(crate) fn plan(
     }
     let segments = db.asset_segments(id).map_err(err)?;
     let last_wallclock = segments.iter().map(|s| s.wallclock).max();
+    let mut marks: HashMap<String, i64> = after.cloned().unwrap_or_default();
     for s in &segments {
+        if after.and_then(|a| a.get(&s.rendition)).is_some_and(|&m| s.seq <= m) {
+            continue;
+        }
+        let m = marks.entry(s.rendition.clone()).or_insert(s.seq);
+        *m = (*m).max(s.seq);
         out.push(PlannedObject {
             key: prefix.segment(&s.rendition, s.seq as u64),
             source: Some(format!("{}/{}", s.rendition, edge_record::segment_name(s.seq))),
@@ -578,7 +601,7 @@ pub(crate) fn plan(
         let publish = last_wallclock.map(|t| t.0).unwrap_or(p.availability_start);
         add(prefix.mpd(), manifest::dash_mpd(&p, publish, &DashOptions::default()));
     }
-    Ok((out, manifests))
+    Ok((out, manifests, marks))
 }
 
 /// The JSON of a job for the API.
@@ -700,6 +723,7 @@ mod tests {
             gate: edge_record::RecordGate::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
             status: Arc::new(Mutex::new(Status::default())),
+            watermarks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -734,6 +758,27 @@ mod tests {
         w.run_job(&job).await.unwrap();
         assert_eq!(w.shared.stats.objects_uploaded.load(Ordering::Relaxed), uploaded);
         assert_eq!(f.db.sync_job(&f.asset).unwrap().unwrap().state, SyncState::Synced);
+        std::fs::remove_dir_all(&f.dir).ok();
+    }
+
+    #[test]
+    fn live_passes_plan_only_new_segments_and_final_passes_everything() {
+        let f = fixture();
+        let job = f.db.sync_job(&f.asset).unwrap().unwrap();
+        let prefix = Prefix::new(&job.container).unwrap();
+        let assets = f.dir.join("assets");
+        let (all, manifests, marks) = plan(&f.db, &assets, &job, &prefix, false, None).unwrap();
+        assert_eq!(all.len(), 4, "init + 3 segments, no manifests while live");
+        assert!(manifests.is_empty());
+        assert_eq!(marks.get("video"), Some(&2));
+        let after = HashMap::from([("video".to_string(), 1i64)]);
+        let (new, _, marks) = plan(&f.db, &assets, &job, &prefix, false, Some(&after)).unwrap();
+        let keys: Vec<&str> = new.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, vec![prefix.init("video", 0).as_str(), prefix.segment("video", 2).as_str()]);
+        assert_eq!(marks.get("video"), Some(&2));
+        let (fin, manifests, _) = plan(&f.db, &assets, &job, &prefix, true, None).unwrap();
+        assert_eq!(fin.len(), 4 + 3, "every file plus multivariant, media playlist and MPD");
+        assert_eq!(manifests.len(), 3);
         std::fs::remove_dir_all(&f.dir).ok();
     }
 
