@@ -82,3 +82,24 @@ def test_unknown_storage_account_is_refused_at_create(azurite, make_appliance, t
     assert st == 404, doc
     st, _, _ = app.json("GET", "/edge/v1/sync", auth=False)
     assert st == 401
+
+
+def test_a_permanent_failure_shows_its_reason_and_retry_completes_the_copy(azurite, make_appliance, encoders,
+                                                                           tmp_path):
+    # The target's container does not exist yet: the copy fails (not retried forever) with the reason.
+    toml = azurite.storage_toml("venue").replace(f'container = "{azurite.container}"', 'container = "later"')
+    cfg = config_file(tmp_path, toml, default_storage="venue")
+    app = make_appliance(cfg)
+    live = make_live(app)
+    record(live, encoders, segments=3)
+    s = wait_sync(app, live.asset, "failed", timeout=60)
+    assert "not found" in s["error"] and "container or bucket" in s["error"], s
+    q = queue(app)
+    assert [j["assetName"] for j in q["value"]] == [live.asset] and q["value"][0]["state"] == "failed", q
+    # The operator creates the container and retries: the copy completes.
+    azurite.service().create_container("later")
+    st, _, doc = app.json("POST", f"/edge/v1/sync/{live.asset}/retry")
+    assert st == 202 and doc["state"] == "pending" and doc["error"] is None, doc
+    wait_sync(app, live.asset, timeout=60)
+    c = azurite.service().get_container_client("later")
+    check_copy(app, live.asset, {b.name: c.download_blob(b.name).readall() for b in c.list_blobs()})
