@@ -85,7 +85,9 @@ impl SyncService {
             shared: shared.clone(),
             part_size,
             backoff: backoff::Backoff::default(),
-            disk_min_free_percent: cfg.disk_min_free_percent,
+            // Without any storage target nothing can become synced: there is nothing the policy
+            // could ever free, and recordings stay the operator's to delete (as without sync).
+            disk_min_free_percent: if cfg.storage.is_empty() { 0.0 } else { cfg.disk_min_free_percent },
             live_tag: LIVE_TAG.into(),
             default_storage: cfg.default_storage.clone(),
             gate,
