@@ -1,16 +1,20 @@
 //! Transcoding for `Standard` and `Premium1080p` live events. The only crate that links GStreamer.
 //!
 //! - [`ladder`]: the renditions of each preset for an input (never upscaled).
+//! - [`capture`]: local V4L2 capture devices: stable ids, caps parsing, mode selection.
 //! - [`encoders`]: the hardware/software encoder probe and the one table of encoder property
 //!   differences.
 //! - [`proto`]: the framed protocol between the appliance and its transcode worker process.
 //! - `pipeline` and `worker` (feature `gst`): the GStreamer ladder and the worker's main loop
 //!   (`rms-edge transcode-worker`).
 
+pub mod capture;
 pub mod encoders;
 pub mod ladder;
 pub mod proto;
 
+#[cfg(feature = "gst")]
+pub mod devices;
 #[cfg(feature = "gst")]
 pub mod pipeline;
 #[cfg(feature = "gst")]
