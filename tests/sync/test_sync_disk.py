@@ -118,4 +118,12 @@ def test_only_synced_archives_are_deleted_and_a_full_disk_refuses_new_recordings
         enc.assert_alive()
         assert time.monotonic() < deadline, "recording did not resume once space was back"
         time.sleep(0.5)
+    # The refusal was said once, not at every segment, and the resumption is said too.
+    evs = c.stream_events()
+    errors = [e for e in evs if e["eventType"].endswith("RecordingError")]
+    assert len(errors) == 1, errors
+    deadline = time.monotonic() + 10
+    while not any(e["eventType"].endswith("RecordingResumed") for e in c.stream_events()):
+        assert time.monotonic() < deadline, c.stream_events()
+        time.sleep(0.25)
     enc.stop()

@@ -269,6 +269,10 @@ struct Pipeline {
     /// Latest init segment per (rendition, period).
     inits: HashMap<(String, u32), InitSegment>,
     target: Duration,
+    /// Assets whose recording is failing, with the kind of error last reported: a failure is
+    /// reported once when it starts (or turns into another kind) and once when recording
+    /// resumes, not at every segment (its message may change every time, e.g. the free space).
+    failing: HashMap<String, std::mem::Discriminant<edge_record::RecordError>>,
 }
 
 /// Starts the pipeline of an event. Assets its live outputs already recorded into (a restart
@@ -341,7 +345,16 @@ pub fn spawn(mut cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result
     if resumed {
         tracing::info!(event = %cfg.event_name, "live pipeline resumed after a restart: the recording continues");
     }
-    let pipeline = Pipeline { cfg, db, recorder, packager, media: media.clone(), inits: HashMap::new(), target };
+    let pipeline = Pipeline {
+        cfg,
+        db,
+        recorder,
+        packager,
+        media: media.clone(),
+        inits: HashMap::new(),
+        target,
+        failing: HashMap::new(),
+    };
     let join = tokio::spawn(pipeline.run(rx, stop_rx));
     Ok(PipelineHandle { inlet, front, media, stop: Some(stop_tx), join })
 }
@@ -441,9 +454,29 @@ impl Pipeline {
         self.sync_attachments(&segments);
         let assets: Vec<String> = self.media.attached.read().expect("poisoned").keys().cloned().collect();
         for asset in assets {
-            if let Err(e) = self.record(&asset, &segments) {
-                tracing::error!(event = %self.cfg.event_name, asset = %asset, "recording failed: {e}");
-                self.stream_event("StreamEvent/RecordingError", "Error", json!({"resultMessage": e.to_string()}));
+            match self.record(&asset, &segments) {
+                Err(e) => {
+                    let kind = std::mem::discriminant(&e);
+                    if self.failing.get(&asset) != Some(&kind) {
+                        tracing::error!(event = %self.cfg.event_name, asset = %asset, "recording failed: {e}");
+                        self.stream_event(
+                            "StreamEvent/RecordingError",
+                            "Error",
+                            json!({"resultMessage": e.to_string()}),
+                        );
+                        self.failing.insert(asset, kind);
+                    }
+                }
+                Ok(()) => {
+                    if self.failing.remove(&asset).is_some() {
+                        tracing::info!(event = %self.cfg.event_name, asset = %asset, "recording resumed");
+                        self.stream_event(
+                            "StreamEvent/RecordingResumed",
+                            "Information",
+                            json!({"resultMessage": "Recording resumed: segments are written again."}),
+                        );
+                    }
+                }
             }
         }
         {
@@ -494,9 +527,7 @@ impl Pipeline {
 
     fn record(&self, asset: &str, batch: &[MediaSegment]) -> Result<(), edge_record::RecordError> {
         // Work on a copy: file IO and fsync happen without holding the lock delivery reads.
-        let Some(mut copy) = self.media.attached.read().expect("poisoned").get(asset).cloned() else {
-            return Ok(());
-        };
+        let Some(mut copy) = self.media.attached.read().expect("poisoned").get(asset).cloned() else { return Ok(()) };
         let result = self.record_into(asset, &mut copy, batch);
         if let Some(a) = self.media.attached.write().expect("poisoned").get_mut(asset) {
             a.first_seq = copy.first_seq;
