@@ -11,6 +11,7 @@ pub mod path;
 
 mod assets;
 mod body;
+pub mod capture_devices;
 mod endpoints;
 mod filters;
 mod keys;

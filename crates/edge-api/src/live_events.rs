@@ -157,7 +157,7 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
         .map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
     if protocol == StreamingProtocol::FragmentedMp4 {
         return Err(ApiError::not_supported(
-            "streamingProtocol FragmentedMP4 (Smooth Streaming ingest) is not supported by this appliance; use RTMP, SRT, RTSPPush or RTSPPull.",
+            "streamingProtocol FragmentedMP4 (Smooth Streaming ingest) is not supported by this appliance; use RTMP, SRT, RTSPPush, RTSPPull or LocalCapture.",
         ));
     }
     let access_token = match input.str("accessToken")? {
@@ -269,6 +269,25 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
     } else if input.raw("rtspPullUrl").is_some() || input.raw("rtspPullMode").is_some() {
         return Err(ApiError::invalid_parameter(
             "input.rtspPullUrl and rtspPullMode apply only to RTSPPull live events.",
+        ));
+    }
+
+    // Local capture (an rms-edge extension): the V4L2 device, as `input.captureDevice` or the tag
+    // `IngestOptions.CaptureDevice`; input wins. The device need not be plugged in at create (nor at
+    // start: the event then reports it missing and waits for it).
+    let capture = input
+        .str("captureDevice")?
+        .map(str::to_owned)
+        .or_else(|| tag(&tags, "IngestOptions.CaptureDevice").map(str::to_owned));
+    if protocol == StreamingProtocol::LocalCapture {
+        let dev = capture.ok_or_else(|| {
+            ApiError::invalid_parameter("A LocalCapture live event needs a capture device: set 'properties.input.captureDevice' or the tag 'IngestOptions.CaptureDevice' to an id from GET /edge/v1/captureDevices (e.g. usb-046d_HD_Pro_Webcam_C920-video-index0).")
+        })?;
+        let id = edge_gst::capture::CaptureDeviceId::parse(&dev).map_err(ApiError::invalid_parameter)?;
+        input_out["captureDevice"] = json!(id.as_str());
+    } else if input.raw("captureDevice").is_some() {
+        return Err(ApiError::invalid_parameter(
+            "input.captureDevice applies only to LocalCapture live events (set streamingProtocol to LocalCapture).",
         ));
     }
 
@@ -470,6 +489,8 @@ pub(crate) fn endpoints(st: &Shared, ev: &LiveEventRow) -> Vec<Value> {
             let url = ev.properties["input"]["rtspPullUrl"].as_str().unwrap_or_default();
             vec![json!({"protocol": "RTSP", "url": redact_url(url)})]
         }
+        // Nothing to connect to: the appliance captures from its own device.
+        StreamingProtocol::LocalCapture => Vec::new(),
     }
 }
 
@@ -767,6 +788,9 @@ pub(crate) fn session_of(ev: &LiveEventRow) -> LiveSession {
                 let mode = input["rtspPullMode"].as_str().and_then(|m| RtspPullMode::parse(m).ok());
                 (url, mode.unwrap_or(RtspPullMode::TcpUdp))
             }),
+        capture_device: (ev.protocol == StreamingProtocol::LocalCapture)
+            .then(|| input["captureDevice"].as_str().map(str::to_owned))
+            .flatten(),
         encoding: ev.properties["encoding"]["encodingType"]
             .as_str()
             .and_then(|t| EncodingType::parse(t).ok())
@@ -1000,6 +1024,39 @@ mod tests {
         assert_eq!(v.properties["input"]["srtLatency"], 200);
         assert_eq!(v.properties["encoding"]["encodingType"], "Premium1080p");
         assert_eq!(v.properties["encoding"]["presetName"], "Default1080p");
+    }
+
+    #[test]
+    fn local_capture_input() {
+        // From input.captureDevice (a full by-id path is reduced to the id), or from the tag.
+        let v = validate(
+            &json!({"location": "x", "properties": {"input": {"streamingProtocol": "localcapture", "captureDevice": "/dev/v4l/by-id/usb-046d_C920_A1B2-video-index0"}}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(v.protocol, StreamingProtocol::LocalCapture);
+        assert_eq!(v.properties["input"]["streamingProtocol"], "LocalCapture");
+        assert_eq!(v.properties["input"]["captureDevice"], "usb-046d_C920_A1B2-video-index0");
+        let v = validate(
+            &json!({"location": "x", "tags": {"IngestOptions.CaptureDevice": "video0"},
+                    "properties": {"input": {"streamingProtocol": "LocalCapture"}, "encoding": {"encodingType": "Standard"}}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(v.properties["input"]["captureDevice"], "video0");
+        let cases = [
+            (json!({"streamingProtocol": "LocalCapture"}), "IngestOptions.CaptureDevice"),
+            (json!({"streamingProtocol": "LocalCapture", "captureDevice": "../../etc/passwd"}), "captureDevices"),
+            (json!({"streamingProtocol": "LocalCapture", "captureDevice": "/dev/sda"}), "not a capture device id"),
+            (json!({"streamingProtocol": "RTMP", "captureDevice": "video0"}), "only to LocalCapture"),
+            (json!({"streamingProtocol": "V4L2", "captureDevice": "video0"}), "streamingProtocol"),
+        ];
+        for (input, needle) in cases {
+            let body = json!({"location": "x", "properties": {"input": input}});
+            let e = validate(&body, None).err().unwrap_or_else(|| panic!("accepted {body}"));
+            assert!(e.message.contains(needle), "{body}: {}", e.message);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        }
     }
 
     #[test]

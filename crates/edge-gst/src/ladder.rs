@@ -84,6 +84,15 @@ pub fn select(preset: Preset, in_w: u16, in_h: u16) -> Vec<Rung> {
     out
 }
 
+/// The one rendition of a pass-through event whose input is a capture device: the device's size
+/// (even), at the bitrate of the Premium1080p rung of that height or the next taller one.
+pub fn single(in_w: u16, in_h: u16) -> Rung {
+    let even = |v: u16| v.max(2) / 2 * 2;
+    let rungs = Preset::Default1080p.rungs();
+    let kbps = rungs.iter().rev().find(|r| r.1 >= in_h).or(rungs.first()).map_or(5500, |r| r.2);
+    Rung { width: even(in_w), height: even(in_h), bitrate: kbps * 1000 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +141,15 @@ mod tests {
         let r = select(Preset::Default720p, 720, 1280);
         assert!(r.iter().all(|r| r.width <= 720 && r.height <= 1280), "{r:?}");
         assert_eq!(r[0], Rung { width: 404, height: 720, bitrate: 3_500_000 });
+    }
+
+    #[test]
+    fn single_rendition_for_captured_passthrough() {
+        assert_eq!(single(1920, 1080), Rung { width: 1920, height: 1080, bitrate: 5_500_000 });
+        assert_eq!(single(1280, 720), Rung { width: 1280, height: 720, bitrate: 3_500_000 });
+        assert_eq!(single(641, 481), Rung { width: 640, height: 480, bitrate: 1_600_000 });
+        assert_eq!(single(3840, 2160), Rung { width: 3840, height: 2160, bitrate: 5_500_000 });
+        assert_eq!(single(320, 180), Rung { width: 320, height: 180, bitrate: 400_000 });
     }
 
     #[test]

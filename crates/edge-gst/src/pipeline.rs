@@ -25,9 +25,10 @@ use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 
+use crate::capture::{PixelFormat, Selected};
 use crate::encoders::{BitrateProp, EncoderChoice, EncoderKind, Platform};
 use crate::ladder::{self, AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE, FPS, Rung};
-use crate::proto::{Msg, RenditionStats, WireUnit, WorkerConfig, WorkerEvent, WorkerStats};
+use crate::proto::{CaptureSpec, Msg, RenditionStats, WireUnit, WorkerConfig, WorkerEvent, WorkerStats};
 
 /// Output timestamps are shifted by this so that a unit slightly before the origin (audio ahead of
 /// video) never has a negative running time.
@@ -221,6 +222,14 @@ impl Collector {
     }
 }
 
+/// Where a ladder's input comes from.
+enum Source<'a> {
+    /// Access units on the worker's stdin (the first video and first audio track are used).
+    Tracks(&'a [Track]),
+    /// A local V4L2 device in the selected mode (video only).
+    Capture(&'a CaptureSpec, &'a Selected),
+}
+
 /// One running ladder for one input track set.
 pub struct Ladder {
     pipeline: gst::Pipeline,
@@ -242,14 +251,61 @@ impl Ladder {
         tracks: &[Track],
         out: SyncSender<Msg>,
     ) -> Result<Ladder, String> {
+        Self::start_from(cfg, choice, Source::Tracks(tracks), out)
+    }
+
+    /// Builds and starts the ladder of a capture event: `v4l2src` in the `selected` mode (MJPEG
+    /// decoded by `jpegdec`), then the same rate converter, scalers and encoders; a pass-through
+    /// event gets one rendition at the device's size. Output timestamps are the pipeline's running
+    /// time plus `spec.origin_ms`.
+    pub fn start_capture(
+        cfg: &WorkerConfig,
+        choice: &EncoderChoice,
+        spec: &CaptureSpec,
+        selected: &Selected,
+        out: SyncSender<Msg>,
+    ) -> Result<Ladder, String> {
+        Self::start_from(cfg, choice, Source::Capture(spec, selected), out)
+    }
+
+    fn start_from(
+        cfg: &WorkerConfig,
+        choice: &EncoderChoice,
+        source: Source<'_>,
+        out: SyncSender<Msg>,
+    ) -> Result<Ladder, String> {
+        let tracks: &[Track] = match source {
+            Source::Tracks(t) => t,
+            Source::Capture(..) => &[],
+        };
         let video = tracks.iter().find(|t| matches!(t.codec, Codec::H264 | Codec::H265));
         let audio = tracks.iter().find(|t| t.codec == Codec::Aac);
-        if video.is_none() && audio.is_none() {
+        let capture = match source {
+            Source::Capture(spec, sel) => Some((spec, sel)),
+            Source::Tracks(_) => None,
+        };
+        if video.is_none() && audio.is_none() && capture.is_none() {
             return Err("no video or audio track to transcode".into());
         }
-        let rungs = video.map(|v| ladder::select(cfg.preset, v.width, v.height)).unwrap_or_default();
+        let rungs = match capture {
+            Some((spec, sel)) => {
+                let (w, h) = (sel.width.min(u32::from(u16::MAX)) as u16, sel.height.min(u32::from(u16::MAX)) as u16);
+                if spec.single_rendition { vec![ladder::single(w, h)] } else { ladder::select(cfg.preset, w, h) }
+            }
+            None => video.map(|v| ladder::select(cfg.preset, v.width, v.height)).unwrap_or_default(),
+        };
         let gop = (FPS * cfg.key_frame_interval_ms.max(500)).div_ceil(1000).max(1);
         let mut desc = String::new();
+        if let Some((spec, sel)) = capture {
+            let decode = if sel.format == PixelFormat::Mjpeg { "jpegdec ! " } else { "" };
+            // A leaky queue: when the encoders fall behind, frames are dropped here (the device keeps
+            // its pace) rather than stalling the capture.
+            desc += &format!(
+                "v4l2src name=cam device=\"{}\" do-timestamp=true ! {} ! queue leaky=downstream max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {decode}videoconvert ! videorate name=rate skip-to-first=true ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n",
+                spec.path.replace(['"', '\\'], ""),
+                sel.caps()
+            );
+        }
         if let Some(v) = video {
             let (parse, dec) = match v.codec {
                 Codec::H265 => ("h265parse", "avdec_h265"),
@@ -258,6 +314,8 @@ impl Ladder {
             desc += &format!(
                 "appsrc name=vsrc format=time is-live=false block=true max-buffers=30 max-bytes=0 max-time=0 ! {parse} ! {dec} ! videoconvert ! videorate name=rate skip-to-first=true ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n"
             );
+        }
+        {
             // Scaling cascade: the top rung is scaled from the input once, the others from the top rung
             // (a quarter to half the pixels of a 1080p input to read per rendition).
             for (i, r) in rungs.iter().enumerate() {
@@ -294,7 +352,11 @@ impl Ladder {
             .map_err(|e| format!("pipeline: {e}"))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| "not a pipeline".to_owned())?;
-        let origin_ns = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let origin_ns = Arc::new(std::sync::atomic::AtomicI64::new(match capture {
+            // Running time + PAD_NS - origin = media time: running time 0 is `origin_ms`.
+            Some((spec, _)) => PAD_NS.saturating_add((spec.origin_ms as i64).saturating_mul(1_000_000)),
+            None => 0,
+        }));
         let mut sinks: Vec<SinkState> = rungs.iter().map(|r| SinkState { rung: Some(*r), config: None }).collect();
         if audio.is_some() {
             sinks.push(SinkState { rung: None, config: None });
@@ -393,13 +455,26 @@ impl Ladder {
             encoder: choice.element.to_owned(),
             reason: choice.reason.clone(),
             renditions: rungs.iter().map(|r| (r.width, r.height, r.bitrate)).collect(),
+            input: capture
+                .map(|(spec, sel)| {
+                    format!(
+                        "{} {}x{} at {}/{} fps from {}",
+                        sel.format.label(),
+                        sel.width,
+                        sel.height,
+                        sel.rate.num,
+                        sel.rate.den,
+                        spec.path
+                    )
+                })
+                .unwrap_or_default(),
         }));
         Ok(Ladder {
             pipeline,
             video: video_src,
             audio: audio_src,
             origin_ns,
-            origin_set: false,
+            origin_set: capture.is_some(),
             stats: StatsSource {
                 counters,
                 input_frames: Default::default(),

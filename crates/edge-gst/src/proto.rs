@@ -34,6 +34,22 @@ pub struct WorkerConfig {
     pub key_frame_interval_ms: u32,
     /// x264's `speed-preset` on the software path (e.g. `veryfast`).
     pub x264_speed_preset: String,
+    /// Capture events: the worker's source is this local device, not the units on its stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSpec>,
+}
+
+/// The local device a capture worker reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureSpec {
+    pub device: crate::capture::CaptureDeviceId,
+    /// The node to open (the by-id symlink, or /dev/videoN).
+    pub path: String,
+    /// Pass-through event: one rendition at the device's size instead of the preset's ladder.
+    pub single_rendition: bool,
+    /// Media time of the first captured frame, in milliseconds (the event's timeline goes on
+    /// across worker restarts).
+    pub origin_ms: u64,
 }
 
 /// An access unit on the wire (arrival time is local to each side).
@@ -97,6 +113,9 @@ pub enum WorkerEvent {
         encoder: String,
         reason: String,
         renditions: Vec<(u16, u16, u32)>,
+        /// Capture workers: the device mode in use (e.g. `MJPEG 1920x1080 30/1 from /dev/...`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        input: String,
     },
     Warning {
         source: String,
@@ -359,6 +378,19 @@ mod tests {
                 preset: Preset::Default720p,
                 key_frame_interval_ms: 2000,
                 x264_speed_preset: "veryfast".into(),
+                capture: None,
+            }),
+            Msg::Config(WorkerConfig {
+                event: "cam".into(),
+                preset: Preset::Default1080p,
+                key_frame_interval_ms: 2000,
+                x264_speed_preset: "veryfast".into(),
+                capture: Some(CaptureSpec {
+                    device: crate::capture::CaptureDeviceId::parse("usb-cam-video-index0").unwrap(),
+                    path: "/dev/v4l/by-id/usb-cam-video-index0".into(),
+                    single_rendition: true,
+                    origin_ms: 12_345,
+                }),
             }),
             Msg::Tracks(vec![track(1, Codec::H264), track(2, Codec::Aac)]),
             Msg::Unit(WireUnit {

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::capture;
 use crate::encoders::{self, EncoderChoice};
 use crate::pipeline::{GstPlatform, Ladder, StatsSource};
-use crate::proto::{Decoder, Msg, WorkerConfig, WorkerEvent};
+use crate::proto::{CaptureSpec, Decoder, Msg, WorkerConfig, WorkerEvent};
 
 /// Exit status after a pipeline error.
 pub const EXIT_PIPELINE_ERROR: i32 = 3;
@@ -72,7 +73,23 @@ pub fn run(mut input: impl Read, output: impl Write + Send + 'static) -> i32 {
                 }
             };
             match msg {
-                Msg::Config(c) => cfg = Some(c),
+                Msg::Config(c) => {
+                    if let Some(spec) = c.capture.clone() {
+                        // A capture worker: its source is the device, from now until stdin closes.
+                        match start_capture(&c, &choice, &spec, tx.clone()) {
+                            Ok(l) => {
+                                *stats.lock().expect("poisoned") = Some(l.stats_source());
+                                ladder = Some(l);
+                            }
+                            Err(e) => {
+                                let _ =
+                                    tx.send(Msg::Event(WorkerEvent::Error { source: "capture".into(), message: e }));
+                                break 'outer EXIT_PIPELINE_ERROR;
+                            }
+                        }
+                    }
+                    cfg = Some(c);
+                }
                 Msg::Tracks(t) => {
                     if let Some(l) = ladder.take() {
                         drop(l);
@@ -83,6 +100,7 @@ pub fn run(mut input: impl Read, output: impl Write + Send + 'static) -> i32 {
                     }
                     last_tracks = Some(t);
                 }
+                Msg::Unit(_) if cfg.as_ref().is_some_and(|c| c.capture.is_some()) => {}
                 Msg::Unit(u) => {
                     if ladder.is_none() {
                         let (Some(c), Some(t)) = (&cfg, &last_tracks) else { continue };
@@ -131,6 +149,29 @@ pub fn run(mut input: impl Read, output: impl Write + Send + 'static) -> i32 {
     drop(tx);
     let _ = writer.join();
     status
+}
+
+/// Opens the device, picks its mode for the ladder's top rung (the device's largest smooth mode up
+/// to 1080p for a single rendition) and starts the capture ladder.
+fn start_capture(
+    cfg: &WorkerConfig,
+    choice: &EncoderChoice,
+    spec: &CaptureSpec,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+) -> Result<Ladder, String> {
+    let node = std::path::Path::new(&spec.path);
+    if !node.exists() {
+        return Err(format!("the capture device {} is missing ({} does not exist)", spec.device, spec.path));
+    }
+    let modes = crate::devices::modes_of(node)?;
+    let target = match (spec.single_rendition, cfg.preset.rungs().first()) {
+        (false, Some(top)) => (u32::from(top.0), u32::from(top.1)),
+        _ => (1920, 1080),
+    };
+    let selected = capture::select(&modes, target, crate::ladder::FPS)
+        .ok_or_else(|| format!("the capture device {} offers no raw or MJPEG mode", spec.device))?;
+    tracing::info!(device = %spec.device, caps = %selected.caps(), "capture mode selected");
+    Ladder::start_capture(cfg, choice, spec, &selected, tx)
 }
 
 fn write_loop(rx: Receiver<Msg>, output: impl Write, stats: Arc<Mutex<Option<StatsSource>>>) {

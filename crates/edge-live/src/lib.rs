@@ -41,6 +41,9 @@ pub struct LiveSession {
     pub srt_latency: Option<Duration>,
     /// RTSPPull events: the camera URL (credentials included) and `input.rtspPullMode`.
     pub rtsp_pull: Option<(String, RtspPullMode)>,
+    /// LocalCapture events: the capture device id (`input.captureDevice`); no publisher may push
+    /// to such an event.
+    pub capture_device: Option<String>,
     /// `encoding.encodingType` and `encoding.keyFrameInterval` (transcoding events).
     pub encoding: EncodingType,
     pub encoding_key_frame_interval: Option<Duration>,
@@ -318,7 +321,10 @@ impl LiveRegistry {
         probe: Arc<dyn IngestProbe>,
     ) -> Result<PublishTicket, PublishRefusal> {
         let mut m = self.inner.write().expect("registry poisoned");
-        let e = m.values_mut().find(|e| e.session.access_token == token).ok_or(PublishRefusal::UnknownKey)?;
+        let e = m
+            .values_mut()
+            .find(|e| e.session.access_token == token && e.session.capture_device.is_none())
+            .ok_or(PublishRefusal::UnknownKey)?;
         if !e.session.admits(peer) {
             return Err(PublishRefusal::AddressNotAllowed(e.session.event_name.clone()));
         }
@@ -502,6 +508,7 @@ mod tests {
             srt_passphrase: None,
             srt_latency: None,
             rtsp_pull: None,
+            capture_device: None,
             encoding: EncodingType::None,
             encoding_key_frame_interval: None,
         }

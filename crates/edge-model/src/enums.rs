@@ -50,12 +50,15 @@ macro_rules! ams_enum {
 
 ams_enum!(
     /// `input.streamingProtocol`. `FragmentedMP4` (Smooth ingest) parses, so that the API can
-    /// answer it with a precise "not supported" instead of "unknown value".
+    /// answer it with a precise "not supported" instead of "unknown value". `RTSPPull` and
+    /// `LocalCapture` (a V4L2 device on the appliance, `input.captureDevice`) are rms-edge
+    /// extensions: AMS has neither.
     StreamingProtocol, "properties.input.streamingProtocol" {
         Rtmp => "RTMP",
         Srt => "SRT",
         RtspPush => "RTSPPush",
         RtspPull => "RTSPPull",
+        LocalCapture => "LocalCapture",
         FragmentedMp4 => "FragmentedMP4",
     }
 );
@@ -178,6 +181,7 @@ mod tests {
         assert_eq!(EncodingType::parse("premium1080P").unwrap().as_str(), "Premium1080p");
         assert_eq!(StreamingProtocol::parse("rtmp").unwrap().as_str(), "RTMP");
         assert_eq!(StreamingProtocol::parse("rtsppush").unwrap(), StreamingProtocol::RtspPush);
+        assert_eq!(StreamingProtocol::parse("localcapture").unwrap().as_str(), "LocalCapture");
         assert_eq!(StreamOption::parse("lowlatencyv2").unwrap(), StreamOption::LowLatencyV2);
         assert_eq!(RtspPullMode::parse("TCP_UDP").unwrap().as_str(), "tcp_udp");
     }
@@ -188,6 +192,7 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("properties.input.streamingProtocol"), "{msg}");
         assert!(msg.contains("RTMP, SRT"), "{msg}");
+        assert!(msg.contains("LocalCapture"), "{msg}");
     }
 
     #[test]

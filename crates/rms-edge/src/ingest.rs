@@ -63,7 +63,7 @@ impl IngestProbe for RtmpProbe {
 }
 
 /// Appends a stream event off the caller's task (a database write waits for fsync).
-fn append_stream_event(db: &Arc<Db>, event_id: String, event_type: &str, level: &str, data: Value) {
+pub(crate) fn append_stream_event(db: &Arc<Db>, event_id: String, event_type: &str, level: &str, data: Value) {
     let db = db.clone();
     let row =
         StreamEventRow { time: Timestamp::now(), event_type: event_type.to_owned(), level: level.to_owned(), data };

@@ -48,6 +48,10 @@ enum Cmd {
     /// stdin and stdout; see crates/edge-gst).
     #[command(hide = true)]
     TranscodeWorker,
+    /// Internal: prints the local capture devices (V4L2) as JSON (the appliance runs it for
+    /// GET /edge/v1/captureDevices, so a driver that hangs while probed never stalls the API).
+    #[command(hide = true)]
+    CaptureDevices,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +76,10 @@ fn main() {
             init_logging(&std::env::var("RMS_EDGE_WORKER_LOG").unwrap_or_else(|_| "info".into()));
             std::process::exit(edge_gst::worker::run(std::io::stdin().lock(), std::io::stdout()));
         }
+        Cmd::CaptureDevices => edge_gst::devices::list()
+            .map_err(|e| anyhow::anyhow!("capture devices: {e}"))
+            .and_then(|d| serde_json::to_string(&d).map_err(Into::into))
+            .map(|json| println!("{json}")),
     };
     if let Err(e) = result {
         eprintln!("rms-edge: error: {e:#}");
@@ -206,8 +214,14 @@ async fn run(cfg: Config) -> Result<()> {
     let sync = edge_sync::SyncService::new(&cfg, db.clone(), assets_dir.clone(), recorder.gate())
         .map_err(|e| anyhow::anyhow!("archive sync: {e}"))?;
     edge_live::pipeline::set_part_target(cfg.ll_part_target_ms);
-    let live = LiveRegistry::with_recording(db.clone(), recorder)
-        .with_front(Arc::new(transcode::Transcoding::new().context("transcoding")?));
+    let live = LiveRegistry::with_recording(db.clone(), recorder).with_front(Arc::new(
+        transcode::Transcoding::new().context("transcoding")?.with_stream_events({
+            let db = db.clone();
+            Arc::new(move |event_id: &str, event_type: &str, level: &str, data: serde_json::Value| {
+                ingest::append_stream_event(&db, event_id.to_owned(), event_type, level, data)
+            })
+        }),
+    ));
 
     let auth = Auth::new(db.clone(), &cfg.subscription_id, &cfg.api_key, cfg.token_lifetime_secs)?;
     let state = Arc::new(AppState {
@@ -256,6 +270,7 @@ async fn run(cfg: Config) -> Result<()> {
     let delivery = Arc::new(Delivery::new(db.clone(), live.clone(), assets_dir.clone()));
     // The technician console (/console/, `/` redirects to it) and GET /edge/v1/system.
     let api = api.merge(edge_console::router(state.clone()));
+    let api = api.merge(edge_api::capture_devices::router(state.clone(), capture_lister()));
     let app = app_router(api, delivery);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -380,6 +395,29 @@ fn print_banner(cfg: &Config, public_host: &str, local_host: &str, http_port: u1
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Lists the capture devices by running `rms-edge capture-devices` (GStreamer's device probe in a
+/// child process, killed after 15 s).
+fn capture_lister() -> edge_api::capture_devices::CaptureLister {
+    Arc::new(|| {
+        Box::pin(async {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let run = tokio::process::Command::new(exe).arg("capture-devices").kill_on_drop(true).output();
+            let out = tokio::time::timeout(std::time::Duration::from_secs(15), run)
+                .await
+                .map_err(|_| "the capture device probe took longer than 15 s".to_owned())?
+                .map_err(|e| format!("cannot run the capture device probe: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "the capture device probe failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("the capture device probe's output: {e}"))
+        })
+    })
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use edge_gst::capture::CaptureDeviceId;
 use edge_gst::ladder::{FPS, Preset};
-use edge_gst::proto::{Decoder, Msg, WireUnit, WorkerConfig, WorkerEvent, WorkerStats};
+use edge_gst::proto::{CaptureSpec, Decoder, Msg, WireUnit, WorkerConfig, WorkerEvent, WorkerStats};
 use edge_live::pipeline::{FrontFactory, FrontStage};
 use edge_live::{FrontProvider, LiveSession, TrackStatus};
 use edge_media::{MediaEvent, MediaReceiver, MediaSender, QueueStats, TrackKind};
@@ -31,10 +32,14 @@ const HANG_LIMIT: Duration = Duration::from_secs(15);
 /// Restarts closer together than this back off (up to 5 s).
 const QUICK_RESTART: Duration = Duration::from_secs(10);
 
-/// Starts workers for the transcoding events.
+/// Records a stream event of a live event: (event id, type, level, data).
+pub type StreamEvents = Arc<dyn Fn(&str, &str, &str, Value) + Send + Sync>;
+
+/// Starts workers for the transcoding events and the capture events.
 pub struct Transcoding {
     exe: PathBuf,
     x264_speed_preset: String,
+    events: Option<StreamEvents>,
 }
 
 impl Transcoding {
@@ -43,15 +48,24 @@ impl Transcoding {
     pub fn new() -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let x264_speed_preset = std::env::var("RMS_EDGE_X264_PRESET").unwrap_or_else(|_| "veryfast".into());
-        Ok(Transcoding { exe, x264_speed_preset })
+        Ok(Transcoding { exe, x264_speed_preset, events: None })
+    }
+
+    /// Where capture events report their device coming and going.
+    pub fn with_stream_events(mut self, events: StreamEvents) -> Self {
+        self.events = Some(events);
+        self
     }
 }
 
 impl FrontProvider for Transcoding {
     fn front_for(&self, s: &LiveSession) -> Option<FrontFactory> {
-        let preset = match s.encoding {
-            EncodingType::Standard => Preset::Default720p,
-            EncodingType::Premium1080p => Preset::Default1080p,
+        let capture_id = s.capture_device.as_deref().and_then(|d| CaptureDeviceId::parse(d).ok());
+        let preset = match (s.encoding, &capture_id) {
+            (EncodingType::Standard, _) => Preset::Default720p,
+            (EncodingType::Premium1080p, _) => Preset::Default1080p,
+            // A pass-through capture event: one rendition at the device's size.
+            (_, Some(_)) => Preset::Default1080p,
             _ => return None,
         };
         let kfi = s.encoding_key_frame_interval.unwrap_or(Duration::from_secs(2));
@@ -60,8 +74,33 @@ impl FrontProvider for Transcoding {
             preset,
             key_frame_interval_ms: kfi.as_millis().clamp(500, 20_000) as u32,
             x264_speed_preset: self.x264_speed_preset.clone(),
+            capture: None,
         };
         let exe = self.exe.clone();
+        if let Some(id) = capture_id {
+            let single = s.encoding.is_passthrough();
+            let events = self.events.clone();
+            let event_id = s.event_id.clone();
+            return Some(Box::new(move |downstream: MediaSender| {
+                let (inlet, rx, inlet_stats) = edge_media::queue(INLET_CAPACITY);
+                let shared = Arc::new(Mutex::new(Shared::default()));
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let outlet_stats = downstream.stats();
+                let report: Report = match events {
+                    Some(f) => Box::new(move |t: &str, l: &str, d: Value| f(&event_id, t, l, d)),
+                    None => Box::new(|_: &str, _: &str, _: Value| {}),
+                };
+                let cap = CaptureRun { id: id.clone(), path: id.path(), single, report };
+                shared.lock().expect("poisoned").capture = Some(CaptureStatus {
+                    device: id.to_string(),
+                    path: cap.path.display().to_string(),
+                    ..Default::default()
+                });
+                tokio::spawn(supervise_capture(exe, cfg, cap, rx, downstream, shared.clone(), stop_rx));
+                let stage = Stage { shared, inlet_stats, outlet_stats, stop: stop_tx };
+                (inlet, Box::new(stage) as Box<dyn FrontStage>)
+            }));
+        }
         Some(Box::new(move |downstream: MediaSender| {
             let (inlet, rx, inlet_stats) = edge_media::queue(INLET_CAPACITY);
             let shared = Arc::new(Mutex::new(Shared::default()));
@@ -83,6 +122,40 @@ struct Shared {
     last_error: Option<String>,
     /// Recent statistics of the current worker (time received, numbers), oldest first.
     history: VecDeque<(Instant, WorkerStats)>,
+    /// Capture events: the device and the capture worker's state.
+    capture: Option<CaptureStatus>,
+}
+
+/// What getStatus shows of a capture event's device.
+#[derive(Default, Clone)]
+struct CaptureStatus {
+    device: String,
+    path: String,
+    state: &'static str,
+    /// The device mode in use (from the worker).
+    input: String,
+    /// Since when the device is missing.
+    missing_since: Option<edge_model::Timestamp>,
+}
+
+impl CaptureStatus {
+    fn line(&self) -> String {
+        match self.state {
+            "deviceMissing" => format!(
+                "Capture: the device {} is missing ({} does not exist{}); plug it in: the event resumes by itself.",
+                self.device,
+                self.path,
+                self.missing_since.as_ref().map(|t| format!(", since {t}")).unwrap_or_default()
+            ),
+            "running" => format!("Capture: {} ({}).", self.device, self.input),
+            "backingOff" => format!("Capture: the worker for {} ended; restarting it.", self.device),
+            _ => format!("Capture: opening {} ({}).", self.device, self.path),
+        }
+    }
+    fn json(&self) -> Value {
+        json!({"device": self.device, "path": self.path, "state": self.state, "input": self.input,
+            "missingSince": self.missing_since.as_ref().map(|t| t.to_string())})
+    }
 }
 
 struct Stage {
@@ -100,6 +173,20 @@ impl Drop for Stage {
 
 impl FrontStage for Stage {
     fn status(&self) -> (Vec<String>, Vec<TrackStatus>, Option<Value>) {
+        let (mut lines, rows, mut detail) = self.ladder_status();
+        let sh = self.shared.lock().expect("poisoned");
+        if let Some(c) = &sh.capture {
+            lines.insert(0, c.line());
+            if let Some(d) = detail.as_mut() {
+                d["capture"] = c.json();
+            }
+        }
+        (lines, rows, detail)
+    }
+}
+
+impl Stage {
+    fn ladder_status(&self) -> (Vec<String>, Vec<TrackStatus>, Option<Value>) {
         let sh = self.shared.lock().expect("poisoned");
         let (first, last) = match (sh.history.front(), sh.history.back()) {
             (Some(f), Some(l)) => (f, l),
@@ -322,11 +409,14 @@ async fn read_loop(
                 }
                 Msg::Event(e) => {
                     match e {
-                        WorkerEvent::Started { encoder, reason, renditions } => {
-                            tracing::info!(%event, %encoder, %reason, ?renditions, "transcode ladder started");
+                        WorkerEvent::Started { encoder, reason, renditions, input } => {
+                            tracing::info!(%event, %encoder, %reason, ?renditions, %input, "transcode ladder started");
                             let mut sh = shared.lock().expect("poisoned");
                             sh.encoder = encoder;
                             sh.reason = reason;
+                            if let Some(c) = sh.capture.as_mut() {
+                                c.input = input;
+                            }
                         }
                         WorkerEvent::Warning { source, message } => {
                             tracing::warn!(%event, %source, "transcode pipeline: {message}");
@@ -460,10 +550,377 @@ async fn run_worker(
     }
 }
 
+/// Records a stream event of one event: (type, level, data).
+type Report = Box<dyn Fn(&str, &str, Value) + Send + Sync>;
+
+/// One capture event's device and where its stream events go.
+struct CaptureRun {
+    id: CaptureDeviceId,
+    path: PathBuf,
+    single: bool,
+    report: Report,
+}
+
+/// How often a missing device is looked for.
+const DEVICE_POLL: Duration = Duration::from_secs(1);
+
+/// The capture worker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptureState {
+    /// A worker was started; no frame yet.
+    Starting,
+    /// Frames flow.
+    Running,
+    /// The device node is absent: waiting for it to come back.
+    DeviceMissing { since: Instant },
+    /// A worker ended with the device present: waiting before the next one.
+    BackingOff { until: Instant },
+}
+
+impl CaptureState {
+    fn name(self) -> &'static str {
+        match self {
+            CaptureState::Starting => "starting",
+            CaptureState::Running => "running",
+            CaptureState::DeviceMissing { .. } => "deviceMissing",
+            CaptureState::BackingOff { .. } => "backingOff",
+        }
+    }
+}
+
+/// What the supervisor does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptureStep {
+    /// Start a worker now.
+    Spawn,
+    /// Look again after this long.
+    Wait(Duration),
+}
+
+/// The capture supervisor's decisions, with time and the device's presence as inputs (unit-tested).
+#[derive(Debug)]
+struct CaptureMachine {
+    state: CaptureState,
+    backoff: Duration,
+    last_exit: Option<Instant>,
+}
+
+/// A note for the stream events when the state changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptureNote {
+    None,
+    /// The device just went missing.
+    Missing,
+    /// The device is back after being missing.
+    Back,
+}
+
+impl CaptureMachine {
+    fn new() -> Self {
+        CaptureMachine { state: CaptureState::Starting, backoff: Duration::from_millis(250), last_exit: None }
+    }
+
+    /// Before starting a worker (and on each poll while waiting).
+    fn next(&mut self, now: Instant, present: bool) -> (CaptureStep, CaptureNote) {
+        match (self.state, present) {
+            (CaptureState::DeviceMissing { .. }, false) => (CaptureStep::Wait(DEVICE_POLL), CaptureNote::None),
+            (_, false) => {
+                self.state = CaptureState::DeviceMissing { since: now };
+                (CaptureStep::Wait(DEVICE_POLL), CaptureNote::Missing)
+            }
+            (CaptureState::DeviceMissing { .. }, true) => {
+                self.state = CaptureState::Starting;
+                (CaptureStep::Spawn, CaptureNote::Back)
+            }
+            (CaptureState::BackingOff { until }, true) if now < until => {
+                (CaptureStep::Wait(until - now), CaptureNote::None)
+            }
+            (_, true) => {
+                self.state = CaptureState::Starting;
+                (CaptureStep::Spawn, CaptureNote::None)
+            }
+        }
+    }
+
+    /// The worker delivered its first output.
+    fn running(&mut self) {
+        self.state = CaptureState::Running;
+    }
+
+    /// The worker ended. Exits in quick succession back off (250 ms doubling up to 5 s); a
+    /// missing device is polled instead.
+    fn exited(&mut self, now: Instant, present: bool) -> CaptureNote {
+        self.backoff = if self.last_exit.is_some_and(|t| now.duration_since(t) < QUICK_RESTART) {
+            (self.backoff * 2).min(Duration::from_secs(5))
+        } else {
+            Duration::from_millis(250)
+        };
+        self.last_exit = Some(now);
+        if present {
+            self.state = CaptureState::BackingOff { until: now + self.backoff };
+            CaptureNote::None
+        } else {
+            self.state = CaptureState::DeviceMissing { since: now };
+            CaptureNote::Missing
+        }
+    }
+}
+
+/// Runs a capture event's workers until the event stops: a worker per device session; when it
+/// ends (device unplugged, pipeline error, hang) the packager gets a discontinuity and the next
+/// worker starts once the device is present, continuing the event's timeline.
+async fn supervise_capture(
+    exe: PathBuf,
+    cfg: WorkerConfig,
+    cap: CaptureRun,
+    mut rx: MediaReceiver,
+    downstream: MediaSender,
+    shared: Arc<Mutex<Shared>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let downstream: Downstream = Arc::new(tokio::sync::Mutex::new(downstream));
+    let epoch = Instant::now();
+    let mut machine = CaptureMachine::new();
+    let mut produced = false;
+    let set_state = |m: &CaptureMachine| {
+        let mut sh = shared.lock().expect("poisoned");
+        if let Some(c) = sh.capture.as_mut() {
+            c.state = m.state.name();
+            if !matches!(m.state, CaptureState::DeviceMissing { .. }) {
+                c.missing_since = None;
+            } else if c.missing_since.is_none() {
+                c.missing_since = Some(edge_model::Timestamp::now());
+            }
+        }
+    };
+    let missing_message = format!(
+        "The capture device {} is missing ({} does not exist): plug it in; the event resumes by itself.",
+        cap.id,
+        cap.path.display()
+    );
+    loop {
+        let (step, note) = machine.next(Instant::now(), cap.path.exists());
+        set_state(&machine);
+        match note {
+            CaptureNote::Missing => {
+                tracing::warn!(event = %cfg.event, device = %cap.id, "capture device missing");
+                shared.lock().expect("poisoned").last_error = Some(missing_message.clone());
+                (cap.report)(
+                    "StreamEvent/CaptureDeviceMissing",
+                    "Warning",
+                    json!({"captureDevice": cap.id.as_str(), "path": cap.path.display().to_string(), "resultCode": "DeviceMissing", "resultMessage": missing_message}),
+                );
+            }
+            CaptureNote::Back => {
+                tracing::info!(event = %cfg.event, device = %cap.id, "capture device is back");
+                (cap.report)(
+                    "StreamEvent/CaptureDeviceBack",
+                    "Information",
+                    json!({"captureDevice": cap.id.as_str(), "resultCode": "S_OK", "resultMessage": "The capture device is back; capture resumes."}),
+                );
+            }
+            CaptureNote::None => {}
+        }
+        if let CaptureStep::Wait(d) = step {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => continue,
+                _ = stop.changed() => return,
+                ev = rx.recv() => if ev.is_none() { return } else { continue },
+            }
+        }
+        let mut run_cfg = cfg.clone();
+        run_cfg.capture = Some(CaptureSpec {
+            device: cap.id.clone(),
+            path: cap.path.display().to_string(),
+            single_rendition: cap.single,
+            origin_ms: epoch.elapsed().as_millis() as u64,
+        });
+        let (end, delivered) = run_capture_worker(
+            &exe,
+            &run_cfg,
+            &mut rx,
+            &downstream,
+            &shared,
+            &mut stop,
+            &cap,
+            &mut machine,
+            &set_state,
+        )
+        .await;
+        produced |= delivered;
+        let reason = match end {
+            RunEnd::Stopped => return,
+            RunEnd::Restart(_) if *stop.borrow() => return,
+            RunEnd::Restart(r) => r,
+        };
+        if delivered {
+            (cap.report)(
+                "StreamEvent/EndIngest",
+                "Information",
+                json!({"captureDevice": cap.id.as_str(), "resultCode": "CaptureEnded", "resultMessage": reason}),
+            );
+        }
+        let note = machine.exited(Instant::now(), cap.path.exists());
+        {
+            let mut sh = shared.lock().expect("poisoned");
+            sh.restarts += 1;
+            sh.worker_pid = None;
+            sh.history.clear();
+            sh.last_error = Some(if note == CaptureNote::Missing { missing_message.clone() } else { reason.clone() });
+        }
+        set_state(&machine);
+        if note == CaptureNote::Missing {
+            (cap.report)(
+                "StreamEvent/CaptureDeviceMissing",
+                "Warning",
+                json!({"captureDevice": cap.id.as_str(), "path": cap.path.display().to_string(), "resultCode": "DeviceMissing", "resultMessage": missing_message}),
+            );
+        }
+        tracing::warn!(event = %cfg.event, %reason, "capture worker ended; restarting it when the device is present (players see a discontinuity)");
+        if produced
+            && downstream.lock().await.send_control(MediaEvent::Discontinuity).await == edge_media::SendOutcome::Closed
+        {
+            return;
+        }
+    }
+}
+
+/// One capture worker: it produces on its own (publishers' units are discarded: capture events
+/// accept none); returns why it ended and whether it delivered media.
+#[allow(clippy::too_many_arguments)]
+async fn run_capture_worker(
+    exe: &PathBuf,
+    cfg: &WorkerConfig,
+    rx: &mut MediaReceiver,
+    downstream: &Downstream,
+    shared: &Arc<Mutex<Shared>>,
+    stop: &mut watch::Receiver<bool>,
+    cap: &CaptureRun,
+    machine: &mut CaptureMachine,
+    set_state: &(dyn Fn(&CaptureMachine) + Sync),
+) -> (RunEnd, bool) {
+    let mut child = match tokio::process::Command::new(exe)
+        .arg("transcode-worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return (RunEnd::Restart(format!("cannot start the worker: {e}")), false),
+    };
+    let pid = child.id();
+    tracing::info!(event = %cfg.event, pid, device = %cap.id, "capture worker started");
+    shared.lock().expect("poisoned").worker_pid = pid;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let clock = Arc::new(OutClock { epoch: Instant::now(), last_ms: Default::default() });
+    let mut reader = AbortOnDrop(tokio::spawn(read_loop(
+        stdout,
+        downstream.clone(),
+        shared.clone(),
+        clock.clone(),
+        cfg.event.clone(),
+    )));
+    let mut buf = BytesMut::new();
+    if let Err(e) = write_msg(&mut stdin, &mut buf, &Msg::Config(cfg.clone()), &clock, stop).await {
+        return (RunEnd::Restart(e), false);
+    }
+    let started = Instant::now();
+    let mut delivered = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                let _ = child.start_kill();
+                return (RunEnd::Stopped, delivered);
+            }
+            r = &mut reader.0 => {
+                let why = r.unwrap_or_else(|e| format!("worker output task: {e}"));
+                let _ = child.start_kill();
+                if why == "the packager is gone" {
+                    return (RunEnd::Stopped, delivered);
+                }
+                let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                let status = status.ok().and_then(|s| s.ok()).map(|s| format!(" ({s})")).unwrap_or_default();
+                let last = shared.lock().expect("poisoned").last_error.clone().unwrap_or_default();
+                return (RunEnd::Restart(format!("{why}{status}{}", if last.is_empty() { String::new() } else { format!(": {last}") })), delivered);
+            }
+            ev = rx.recv() => {
+                if ev.is_none() {
+                    let _ = child.start_kill();
+                    return (RunEnd::Stopped, delivered);
+                }
+            }
+            _ = tick.tick() => {
+                if !delivered && clock.since() < clock.epoch.elapsed() {
+                    delivered = true;
+                    machine.running();
+                    set_state(machine);
+                    shared.lock().expect("poisoned").last_error = None;
+                    (cap.report)(
+                        "StreamEvent/BeginIngest",
+                        "Information",
+                        json!({"captureDevice": cap.id.as_str(), "resultCode": "S_OK", "resultMessage": "Capture from the local device started"}),
+                    );
+                }
+                // No frame for the hang limit (from the start, or since the last one): the device or
+                // its driver stalled.
+                let quiet = if delivered { clock.since() } else { started.elapsed() };
+                if quiet > HANG_LIMIT {
+                    let _ = child.start_kill();
+                    return (RunEnd::Restart(format!("no frame from the capture device for {} s", HANG_LIMIT.as_secs())), delivered);
+                }
+            }
+        }
+    }
+}
+
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_machine_waits_for_a_missing_device_and_backs_off() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut m = CaptureMachine::new();
+        // Missing at start: reported once, then polled quietly.
+        assert_eq!(m.next(s(0), false), (CaptureStep::Wait(DEVICE_POLL), CaptureNote::Missing));
+        assert_eq!(m.state.name(), "deviceMissing");
+        assert_eq!(m.next(s(1000), false), (CaptureStep::Wait(DEVICE_POLL), CaptureNote::None));
+        // Plugged in: start, and say it is back.
+        assert_eq!(m.next(s(2000), true), (CaptureStep::Spawn, CaptureNote::Back));
+        assert_eq!(m.state, CaptureState::Starting);
+        m.running();
+        assert_eq!(m.state.name(), "running");
+        // The worker fails with the device present: back off 250 ms, then start again.
+        assert_eq!(m.exited(s(60_000), true), CaptureNote::None);
+        assert_eq!(m.next(s(60_100), true), (CaptureStep::Wait(Duration::from_millis(150)), CaptureNote::None));
+        assert_eq!(m.next(s(60_250), true), (CaptureStep::Spawn, CaptureNote::None));
+        // Quick repeated failures double the wait, up to 5 s.
+        m.exited(s(61_000), true);
+        assert_eq!(m.state, CaptureState::BackingOff { until: s(61_500) });
+        for i in 0..10 {
+            m.exited(s(62_000 + i * 100), true);
+        }
+        assert_eq!(m.backoff, Duration::from_secs(5));
+        // Unplugged: the worker exits and the device is gone: missing, not backing off.
+        assert_eq!(m.exited(s(70_000), false), CaptureNote::Missing);
+        assert_eq!(m.state, CaptureState::DeviceMissing { since: s(70_000) });
+        assert_eq!(m.next(s(71_000), false), (CaptureStep::Wait(DEVICE_POLL), CaptureNote::None));
+        assert_eq!(m.next(s(72_000), true), (CaptureStep::Spawn, CaptureNote::Back));
+        // A failure long after the last one starts the backoff over.
+        m.exited(s(200_000), true);
+        assert_eq!(m.backoff, Duration::from_millis(250));
     }
 }
