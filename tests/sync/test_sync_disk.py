@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance import free_port
+from _media import fetch
 from _storage import config_file, local_files, md5_b64
 from _sync import asset_doc, edge_sync, make_live, queue, record, wait_sync
 
@@ -76,6 +77,9 @@ def test_only_synced_archives_are_deleted_and_a_full_disk_refuses_new_recordings
     fill(small_fs, "filler1", avail - (want - a_size // 2))
     s = wait_sync(app, a.asset, "synced", pred=lambda s: s["localCopyRemovedAt"] is not None, timeout=30)
     assert not (data / "assets" / a_id).exists(), "the synced archive's local copy is still there"
+    # Its locator URL says where the recording went instead of "no media yet".
+    got = fetch(a.hls_url)
+    assert got.status == 410 and b"RecordingArchived" in got.body and b"'good'" in got.body, (got.status, got.body)
     assert local_files(app, b_id) == b_files, "an unsynced archive was touched"
     container = asset_doc(app, a.asset)["properties"]["container"]
     for rel, blob in a_files.items():

@@ -90,7 +90,10 @@ impl Db {
                     &self.path,
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
-                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")?;
+                // 512 KiB of page cache per reader (SQLite's default is 2 MiB): readers answer
+                // point lookups; the recording index grows all day, and eight full caches would
+                // be most of the appliance's memory.
+                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -512;")?;
                 c
             }
         };

@@ -41,9 +41,10 @@ pub struct Delivery {
     /// a deleted locator or asset, or a live output created or deleted, seen [`RESOLVE_TTL`] late.
     resolved: Mutex<HashMap<String, Arc<Resolved>>>,
     /// Rebuilt VOD presentations, by asset id. A finished recording never changes (an asset
-    /// with a recording cannot be recorded into again), so entries stay valid until the asset
-    /// goes; the cache is bounded by simply clearing it when full.
-    vod: Mutex<HashMap<String, Arc<Presentation>>>,
+    /// with a recording cannot be recorded into again), but its local copy can go (asset
+    /// deleted, or removed by the disk policy once synced), so an entry is trusted for
+    /// [`VOD_TTL`]; the cache is bounded by simply clearing it when full.
+    vod: Mutex<HashMap<String, (Arc<Presentation>, Instant)>>,
     /// Manifests by asset id and request target: players poll live playlists every second or
     /// two, so each is rendered once per new segment, not once per request.
     /// (The flag: an LL-HLS delta update.)
@@ -106,6 +107,7 @@ impl FileCache {
 }
 
 const VOD_CACHE_ENTRIES: usize = 64;
+const VOD_TTL: Duration = Duration::from_secs(10);
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let mut r = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
@@ -308,8 +310,8 @@ impl Delivery {
         if let Some(media) = self.live_source(r) {
             return Ok(Some(Source::Live(media)));
         }
-        if let Some(p) = self.vod.lock().expect("poisoned").get(&r.asset.id) {
-            return Ok(Some(Source::Vod(p.clone())));
+        if let Some(p) = self.cached_vod(&r.asset.id) {
+            return Ok(Some(Source::Vod(p)));
         }
         let Some(p) = edge_live::presentation::from_index(&self.db, &r.asset.id, false, Duration::ZERO)? else {
             return Ok(None);
@@ -321,9 +323,14 @@ impl Delivery {
             if cache.len() >= VOD_CACHE_ENTRIES {
                 cache.clear();
             }
-            cache.insert(r.asset.id.clone(), p.clone());
+            cache.insert(r.asset.id.clone(), (p.clone(), Instant::now()));
         }
         Ok(Some(Source::Vod(p)))
+    }
+
+    fn cached_vod(&self, asset_id: &str) -> Option<Arc<Presentation>> {
+        let cache = self.vod.lock().expect("poisoned");
+        cache.get(asset_id).filter(|(_, at)| at.elapsed() < VOD_TTL).map(|(p, _)| p.clone())
     }
 
     /// A manifest answered from memory: a live presentation (rendered at most once per
@@ -332,7 +339,7 @@ impl Delivery {
         if let Some(media) = self.live_source(r) {
             return Some(self.render_from(&r.asset, target, &Source::Live(media), skip));
         }
-        let vod = self.vod.lock().expect("poisoned").get(&r.asset.id).cloned()?;
+        let vod = self.cached_vod(&r.asset.id)?;
         Some(self.render_from(&r.asset, target, &Source::Vod(vod), skip))
     }
 
@@ -342,7 +349,30 @@ impl Delivery {
             tracing::error!("playback: {e}");
             Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
         })?;
-        self.render_from(&r.asset, target, &source.ok_or_else(not_ready)?, skip)
+        match source {
+            Some(source) => self.render_from(&r.asset, target, &source, skip),
+            None => Err(self.why_no_media(&r.asset)),
+        }
+    }
+
+    /// Why an asset has no presentation: nothing recorded yet, or the local copy was removed by
+    /// the disk policy once its archive was synced (then say where the archive went).
+    fn why_no_media(&self, asset: &AssetRow) -> Refused {
+        match self.db.sync_job(&asset.id) {
+            Ok(Some(job)) if job.evicted_at.is_some() => Refused(
+                StatusCode::GONE,
+                "RecordingArchived",
+                format!(
+                    "The local copy of this recording was removed to free disk space after it was uploaded to storage '{}'; play the cloud copy (GET /edge/v1/sync shows its URL).",
+                    job.storage
+                ),
+            ),
+            Ok(_) => not_ready(),
+            Err(e) => {
+                tracing::error!("playback: {e}");
+                Refused(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Lookup failed; see the log.".into())
+            }
+        }
     }
 
     /// Renders a manifest of a presentation, caching it per presentation version.

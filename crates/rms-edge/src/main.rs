@@ -161,6 +161,22 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Gives freed heap memory back to the system twice a minute. glibc returns memory only from
+/// the top of a heap, so a burst (players' requests, a backlog after the machine was starved)
+/// would otherwise keep RSS at its peak for the life of the process.
+async fn trim_memory() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free pages; it is safe to call at any time.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
 /// Splits `host[:port]` (IPv6 in brackets) into the host and an optional port.
 fn split_host(h: &str) -> (&str, Option<&str>) {
     if let Some(rest) = h.strip_prefix('[')
@@ -321,6 +337,7 @@ async fn run(cfg: Config) -> Result<()> {
         sd_notify::NotifyState::Status(&format!("Ready: API on {} and {}", cfg.http_addr, cfg.https_addr)),
     ]);
     tokio::spawn(wd.clone().run(state.clone()));
+    tokio::spawn(trim_memory());
     sync.spawn();
 
     wait_for_signal().await;
