@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -867,7 +867,11 @@ fn now_unix() -> i64 {
 
 fn unique_to_conflict(e: rusqlite::Error, msg: &str) -> DbError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        // Only a duplicate is a conflict; a CHECK or NOT NULL failure is a bug to report as such.
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
             DbError::Conflict(msg.to_owned())
         }
         _ => DbError::Sqlite(e),

@@ -1,4 +1,4 @@
--- rms-edge appliance database, schema version 4 (the current one).
+-- rms-edge appliance database, schema version 5 (the current one).
 --
 -- Conventions:
 --  * `name` keeps the spelling the client chose; `name_key` is its ASCII-lowercased form and
@@ -39,7 +39,7 @@ CREATE TABLE live_events (
   name_key TEXT NOT NULL UNIQUE,
   location TEXT NOT NULL,
   tags TEXT NOT NULL DEFAULT '{}',              -- JSON object
-  protocol TEXT NOT NULL CHECK (protocol IN ('RTMP','SRT','RTSPPush','RTSPPull')),
+  protocol TEXT NOT NULL CHECK (protocol IN ('RTMP','SRT','RTSPPush','RTSPPull','LocalCapture')),
   encoding_type TEXT NOT NULL,
   access_token TEXT NOT NULL UNIQUE,            -- the stream key; selects the event at ingest
   resource_state TEXT NOT NULL CHECK (resource_state IN

@@ -13,6 +13,7 @@ const STEPS: &[(i64, i64, &str)] = &[
     (1, 2, include_str!("upgrade/v1_to_v2.sql")),
     (2, 3, include_str!("upgrade/v2_to_v3.sql")),
     (3, 4, include_str!("upgrade/v3_to_v4.sql")),
+    (4, 5, include_str!("upgrade/v4_to_v5.sql")),
 ];
 
 /// The frozen first schema, kept to test upgrades from real old databases.
@@ -48,20 +49,22 @@ pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
             )));
         }
         Some(mut v) => {
-            for &(from, to, sql) in STEPS {
-                if v != from {
-                    continue;
-                }
-                tracing::info!(from, to, "upgrading database schema");
-                let tx = conn.transaction()?;
-                tx.execute_batch(sql)?;
-                tx.execute(
-                    "INSERT INTO version (id, unix_time, notes) VALUES (?1, ?2, ?3)",
-                    params![to, now_unix(), format!("upgraded from {from}")],
-                )?;
-                tx.commit()?;
-                v = to;
+            // Steps that rebuild a table (to change a CHECK constraint) must neither cascade
+            // deletes nor rewrite other tables' REFERENCES: the documented way is to turn
+            // foreign keys off around the change and check them before turning them back on.
+            conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;")?;
+            let upgraded = upgrade_steps(conn, &mut v);
+            conn.execute_batch("PRAGMA legacy_alter_table = OFF;")?;
+            upgraded?;
+            let broken: Option<String> = conn
+                .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+                .optional()?;
+            if let Some(t) = broken {
+                return Err(DbError::Incompatible(format!(
+                    "the upgraded database has rows in '{t}' that point to nothing; restore a backup"
+                )));
             }
+            conn.execute_batch("PRAGMA foreign_keys = ON;")?;
             if v != SCHEMA_VERSION {
                 return Err(DbError::Incompatible(format!("no upgrade path from schema version {v}")));
             }
@@ -70,9 +73,29 @@ pub(crate) fn create_or_upgrade(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// Runs the upgrade steps from version `v`, each in its own transaction.
+fn upgrade_steps(conn: &mut Connection, v: &mut i64) -> Result<()> {
+    for &(from, to, sql) in STEPS {
+        if *v != from {
+            continue;
+        }
+        tracing::info!(from, to, "upgrading database schema");
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO version (id, unix_time, notes) VALUES (?1, ?2, ?3)",
+            params![to, now_unix(), format!("upgraded from {from}")],
+        )?;
+        tx.commit()?;
+        *v = to;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LiveEventRow;
 
     fn schema_of(conn: &Connection) -> Vec<(String, String, String)> {
         let mut st = conn
@@ -127,8 +150,16 @@ mod tests {
         let ev = db.live_event("ev_1").unwrap().unwrap();
         assert_eq!(ev.name, "Ev_1");
         assert_eq!(ev.properties["description"], "é ✓");
-        assert_eq!(db.live_outputs("ev_1").unwrap().len(), 1);
+        assert_eq!(db.live_outputs("ev_1").unwrap().len(), 1, "the rebuild of live_events kept its outputs");
         assert_eq!(db.operations_in_flight().unwrap().len(), 1);
+        let capture = LiveEventRow {
+            id: "55555555-5555-5555-5555-555555555555".into(),
+            name: "Cam".into(),
+            access_token: "tok2".into(),
+            protocol: edge_model::StreamingProtocol::LocalCapture,
+            ..ev.clone()
+        };
+        db.live_event_insert(&capture, None).expect("v5 accepts LocalCapture events");
         assert_eq!(db.meta_get("jwt-secret").unwrap().as_deref(), Some("abc"));
 
         let fresh_path = dir.join("fresh.db");
