@@ -114,13 +114,17 @@ fn report(st: &Shared) -> Value {
         },
         "hardwareEncoders": encoders,
         "hardwareEncoderNote": if encoders.is_empty() {
-            "No hardware video encoder was found (no /dev/dri render node). Events run as passthrough; ABR transcoding is not available on this appliance yet."
+            "No hardware video encoder was found (no /dev/dri render node): ABR events are transcoded with the x264 software encoder, which limits how many can run at once."
         } else {
-            "A GPU render node is present; ABR transcoding is not available on this appliance yet."
+            "A GPU render node is present: ABR events use its VAAPI encoder when GStreamer can open it (each event's getStatus says which encoder it got and why)."
         },
-        "transcoding": {"available": false, "note": "ABR transcoding is not built yet: events pass the encoder's stream through."},
+        "transcoding": {"available": true, "note": "Standard (720p) and Premium1080p events are transcoded into an ABR ladder in a worker process per event; passthrough events are not transcoded."},
         "captureDevices": devices,
-        "captureNote": if devices.is_empty() { "No capture device (/dev/video*) is connected." } else { "" },
+        "captureNote": if devices.is_empty() {
+            "No capture device (/dev/video*) is connected."
+        } else {
+            "Use a device as an event's input with the LocalCapture protocol; its modes: GET /edge/v1/captureDevices."
+        },
         "ingest": [
             {"protocol": "RTMP", "url": format!("rtmp://{h}:{}/live", a.rtmp_port), "available": true},
             {"protocol": "RTMPS", "url": format!("rtmps://{h}:{}/live", a.rtmps_port), "available": true},

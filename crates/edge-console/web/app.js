@@ -251,8 +251,8 @@ async function goLivePage() {
   const encoding = h('select', { id: 'ev-encoding', 'data-testid': 'ev-encoding' },
     h('option', { value: 'PassthroughStandard' }, 'Passthrough (the encoder\'s own quality)'),
     h('option', { value: 'PassthroughBasic' }, 'Passthrough basic (one output)'),
-    h('option', { value: 'Standard', disabled: true }, 'ABR 720p ladder (not available on this appliance yet)'),
-    h('option', { value: 'Premium1080p', disabled: true }, 'ABR 1080p ladder (not available on this appliance yet)'));
+    h('option', { value: 'Standard' }, 'ABR 720p ladder (4 renditions, transcoded on this box)'),
+    h('option', { value: 'Premium1080p' }, 'ABR 1080p ladder (5 renditions, transcoded on this box)'));
   const lowLatency = h('input', { type: 'checkbox', id: 'ev-ll', 'data-testid': 'ev-ll' });
   const archive = h('select', { id: 'ev-archive', 'data-testid': 'ev-archive' },
     [['PT30M', '30 minutes'], ['PT1H', '1 hour'], ['PT4H', '4 hours'], ['PT8H', '8 hours'], ['PT25H', '25 hours']]
