@@ -30,6 +30,39 @@ def _wait(pred, timeout: float, what: str, step: float = 1.0):
 @pytest.mark.ssh
 @pytest.mark.v4l2
 def test_capture_device_into_a_live_event(target, api, capture_device, tmp_path):  # noqa: F811
+    _capture_event(target, api)
+
+
+@pytest.mark.product
+@pytest.mark.ffmpeg
+@pytest.mark.ssh
+@pytest.mark.v4l2
+def test_capture_device_unplugged_and_plugged_back(target, api, capture_device, tmp_path):  # noqa: F811
+    """vivid's `disconnect` control unregisters the device as a USB unplug does (rmmod alone is refused while
+    the device is open); reloading the module plugs it back."""
+    if target.kind != "qemu" or not target.ssh_ok("lsmod | grep -q '^vivid' && command -v v4l2-ctl >/dev/null"):
+        pytest.skip("needs the vivid test driver and v4l2-ctl on the target (the qemu dev image has both)")
+
+    def unplug(api, ev):
+        node = target.ssh("ls /dev/video* | head -1").stdout.strip()
+        target.ssh(f"v4l2-ctl -d {node} -c disconnect=1")
+
+        def missing():
+            s, _, st = api.arm("POST", f"{ev}/getStatus", {})
+            return "is missing" in " ".join(st["value"][0].get("healthDescriptions", []))
+        _wait(missing, 60, "getStatus to report the missing device")
+        # The worker has let go of the device: the module can be reloaded (plugged back).
+        _wait(lambda: target.ssh_ok("rmmod vivid"), 30, "rmmod vivid once the device is closed")
+        target.ssh("modprobe vivid n_devs=1 node_types=0x1 && udevadm settle")
+
+        def back():
+            s, _, evs = api.arm("POST", f"{ev}/getStreamEvents", {})
+            return any(e["eventType"].endswith("CaptureDeviceBack") for e in evs["value"])
+        _wait(back, 60, "the CaptureDeviceBack stream event")
+    _capture_event(target, api, unplug)
+
+
+def _capture_event(target, api, unplug=None):
     s, _, body = target.http("GET", target.http_base + "/edge/v1/captureDevices", headers={"Authorization": f"Bearer {api.token()}"})
     assert s == 200, body
     devices = json.loads(body)["value"]
@@ -65,20 +98,8 @@ def test_capture_device_into_a_live_event(target, api, capture_device, tmp_path)
                               capture_output=True, text=True, timeout=120)
         assert play.returncode == 0, play.stderr[-2000:]
 
-        if target.kind == "qemu" and target.ssh_ok("lsmod | grep -q '^vivid'"):
-            # Unplug: the event says the device is missing; plug back: it records again.
-            target.ssh("rmmod vivid", check=False)
-
-            def missing():
-                s, _, st = api.arm("POST", f"{ev}/getStatus", {})
-                return "is missing" in " ".join(st["value"][0].get("healthDescriptions", []))
-            _wait(missing, 30, "getStatus to report the missing device")
-            target.ssh("modprobe vivid n_devs=1 node_types=0x1 && udevadm settle")
-
-            def back():
-                s, _, evs = api.arm("POST", f"{ev}/getStreamEvents", {})
-                return any(e["eventType"].endswith("CaptureDeviceBack") for e in evs["value"])
-            _wait(back, 60, "the CaptureDeviceBack stream event")
+        if unplug:
+            unplug(api, ev)
     finally:
         api.post_and_wait(f"{ev}/stop", {"removeOutputsOnStop": True})
         api.delete_and_wait(ev)

@@ -102,8 +102,9 @@ if [ "$STANDIN" = 0 ] && ldd "$BIN" >/dev/null 2>&1; then
   done
   # GStreamer plugins are dlopen()ed, not linked: add the software media set if GStreamer is linked.
   if ldd "$BIN" | grep -q libgstreamer; then
+    # v4l-utils: hw-tests unplug vivid's virtual camera with its `disconnect` control.
     extra+=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-            gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp)
+            gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp v4l-utils)
   fi
   if [ ${#extra[@]} -gt 0 ]; then
     log "stage 2: installing libraries for the binary: ${extra[*]}"
