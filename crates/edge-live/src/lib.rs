@@ -406,7 +406,10 @@ impl LiveRegistry {
         };
         let ready = e.pipeline.as_ref().is_some_and(|p| p.media.is_ready());
         let mut transport = None;
-        let (health, mut descriptions, tracks) = match &e.publisher {
+        let capture = e.session.capture_device.is_some();
+        let (mut health, mut descriptions, tracks) = match &e.publisher {
+            // A capture event has no publisher: its input is the device, reported by the front stage.
+            None if capture => ("Poor", Vec::new(), Vec::new()),
             None => (
                 "Poor",
                 vec![format!(
@@ -442,6 +445,12 @@ impl LiveRegistry {
         if let Some(front) = e.pipeline.as_ref().and_then(|p| p.front.as_ref()) {
             let (lines, outputs, detail) = front.status();
             descriptions.extend(lines);
+            if capture {
+                let running = detail.as_ref().and_then(|d| d["capture"]["state"].as_str()) == Some("running");
+                if running && !outputs.is_empty() {
+                    health = assess(&outputs, Some(Duration::ZERO)).0;
+                }
+            }
             tracks.extend(outputs);
             transcoding = detail;
         }
