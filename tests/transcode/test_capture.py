@@ -76,3 +76,15 @@ def test_missing_device_is_reported_and_the_event_stops(make_appliance):
     r = api.call("DELETE", f"liveEvents/{name}")
     assert r.status in (200, 202, 204), r
     assert app.proc.poll() is None
+
+
+@pytest.mark.skipif(bool(glob.glob("/dev/dri/renderD*")), reason="this machine has a GPU render node")
+def test_encoder_choice_is_in_the_appliance_info(make_appliance):
+    app = make_appliance()
+    status, _, doc = app.json("GET", "/edge/v1/encoders")
+    assert status == 200, doc
+    # No /dev/dri and no V4L2 M2M encoder here: the software encoder, with the reason for each one skipped.
+    assert doc["encoder"] == "x264enc" and doc["hardware"] is False, doc
+    assert "no /dev/dri render node" in doc["reason"] and "v4l2h264enc" in doc["reason"], doc
+    status, _, doc = app.json("GET", "/edge/v1/encoders", auth=False)
+    assert status == 401, doc

@@ -40,3 +40,25 @@ async fn list(State(st): State<Shared>, headers: HeaderMap, lister: CaptureListe
         Err(e) => ApiError::internal("listing the capture devices", e).into_response(),
     }
 }
+
+/// `GET /edge/v1/encoders`: the video encoder transcoding uses on this appliance (hardware or
+/// x264) and why, from the same probe the transcode workers run; `probe` runs it in a child process.
+pub fn encoders_router(state: Shared, probe: CaptureLister) -> Router {
+    Router::new()
+        .route(
+            "/edge/v1/encoders",
+            get(move |State(st): State<Shared>, headers: HeaderMap| {
+                let probe = probe.clone();
+                async move {
+                    if let Err(e) = authenticate(&st, &headers).await {
+                        return e.into_response();
+                    }
+                    match probe().await {
+                        Ok(doc) => axum::Json(doc).into_response(),
+                        Err(e) => ApiError::internal("probing the video encoders", e).into_response(),
+                    }
+                }
+            }),
+        )
+        .with_state(state)
+}

@@ -52,6 +52,10 @@ enum Cmd {
     /// GET /edge/v1/captureDevices, so a driver that hangs while probed never stalls the API).
     #[command(hide = true)]
     CaptureDevices,
+    /// Internal: prints the video encoder transcoding would use here, and why, as JSON (the
+    /// appliance runs it for GET /edge/v1/encoders).
+    #[command(hide = true)]
+    ProbeEncoders,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +84,12 @@ fn main() {
             .map_err(|e| anyhow::anyhow!("capture devices: {e}"))
             .and_then(|d| serde_json::to_string(&d).map_err(Into::into))
             .map(|json| println!("{json}")),
+        Cmd::ProbeEncoders => edge_gst::worker::probe().map_err(|e| anyhow::anyhow!("encoder probe: {e}")).map(|c| {
+            let doc = serde_json::json!({
+                "encoder": c.element, "hardware": c.hardware, "decoder": c.decoder, "reason": c.reason,
+            });
+            println!("{doc}")
+        }),
     };
     if let Err(e) = result {
         eprintln!("rms-edge: error: {e:#}");
@@ -286,7 +296,15 @@ async fn run(cfg: Config) -> Result<()> {
     let delivery = Arc::new(Delivery::new(db.clone(), live.clone(), assets_dir.clone()));
     // The technician console (/console/, `/` redirects to it) and GET /edge/v1/system.
     let api = api.merge(edge_console::router(state.clone()));
-    let api = api.merge(edge_api::capture_devices::router(state.clone(), capture_lister()));
+    let api = api
+        .merge(edge_api::capture_devices::router(
+            state.clone(),
+            child_probe("capture-devices", "the capture device probe"),
+        ))
+        .merge(edge_api::capture_devices::encoders_router(
+            state.clone(),
+            child_probe("probe-encoders", "the encoder probe"),
+        ));
     let app = app_router(api, delivery);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -414,25 +432,21 @@ fn print_banner(cfg: &Config, public_host: &str, local_host: &str, http_port: u1
     let _ = stdout.flush();
 }
 
-/// Lists the capture devices by running `rms-edge capture-devices` (GStreamer's device probe in a
-/// child process, killed after 15 s).
-fn capture_lister() -> edge_api::capture_devices::CaptureLister {
-    Arc::new(|| {
-        Box::pin(async {
+/// Runs `rms-edge <arg>` (a GStreamer probe: capture devices, encoders) in a child process,
+/// killed after 15 s, so a driver that hangs or crashes while probed never stalls the API.
+fn child_probe(arg: &'static str, what: &'static str) -> edge_api::capture_devices::CaptureLister {
+    Arc::new(move || {
+        Box::pin(async move {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let run = tokio::process::Command::new(exe).arg("capture-devices").kill_on_drop(true).output();
+            let run = tokio::process::Command::new(exe).arg(arg).kill_on_drop(true).output();
             let out = tokio::time::timeout(std::time::Duration::from_secs(15), run)
                 .await
-                .map_err(|_| "the capture device probe took longer than 15 s".to_owned())?
-                .map_err(|e| format!("cannot run the capture device probe: {e}"))?;
+                .map_err(|_| format!("{what} took longer than 15 s"))?
+                .map_err(|e| format!("cannot run {what}: {e}"))?;
             if !out.status.success() {
-                return Err(format!(
-                    "the capture device probe failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
+                return Err(format!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
             }
-            serde_json::from_slice(&out.stdout).map_err(|e| format!("the capture device probe's output: {e}"))
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("{what}'s output: {e}"))
         })
     })
 }
