@@ -19,6 +19,11 @@ fi
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# GStreamer: edge-gst links it (transcoding, local capture); the plugins are loaded at run time.
+for p in pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
+         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "rms-edge: installing ${missing[*]}" >&2
     apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
