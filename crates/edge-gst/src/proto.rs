@@ -449,18 +449,27 @@ mod tests {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/worker_proto")
     }
 
-    /// Writes the fuzz target's seeds (`cargo test -p edge-gst --lib write_seeds -- --ignored`).
+    /// The committed fuzz seeds are the encoding of every message as it is now: a change to the
+    /// wire format fails here until the seeds are regenerated
+    /// (`RMS_EDGE_WRITE_SEEDS=1 cargo test -p edge-gst --lib seeds_are_current`).
     #[test]
-    #[ignore]
-    fn write_seeds() {
-        std::fs::create_dir_all(seeds_dir()).unwrap();
+    fn seeds_are_current() {
+        let write = std::env::var_os("RMS_EDGE_WRITE_SEEDS").is_some();
+        if write {
+            std::fs::create_dir_all(seeds_dir()).unwrap();
+        }
         for (i, m) in all_msgs().iter().enumerate() {
             let mut wire = BytesMut::new();
             encode(m, &mut wire);
             // First byte: where the fuzz body splits the input (here: after the whole frame).
             let mut seed = vec![wire.len().min(255) as u8];
             seed.extend_from_slice(&wire);
-            std::fs::write(seeds_dir().join(format!("seed-{i}")), seed).unwrap();
+            let path = seeds_dir().join(format!("seed-{i}"));
+            if write {
+                std::fs::write(&path, &seed).unwrap();
+            } else {
+                assert_eq!(std::fs::read(&path).ok(), Some(seed), "{path:?} is stale: regenerate the seeds");
+            }
         }
     }
 
