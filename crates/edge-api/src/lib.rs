@@ -22,6 +22,7 @@ pub mod lro;
 mod odata;
 mod startup;
 mod sync_queue;
+pub mod thumbnails;
 
 pub use startup::{Recovery, startup};
 

@@ -897,6 +897,15 @@ async fn telemetry_action(st: &Shared, ev: &LiveEventRow, which: &str) -> ApiRes
                 "ingestion": ingestion_json(&s.ingestion),
                 "transcoding": s.transcoding,
                 "transport": s.transport.as_ref().map(transport_json),
+                // An rms-edge extension: the video as packaged, whatever the protocol.
+                "videoInput": s.video.as_ref().map(|v| json!({
+                    "codec": v.codec,
+                    "width": v.width,
+                    "height": v.height,
+                    "frameRate": v.frame_rate,
+                    "keyFrameIntervalSeconds": v.key_frame_interval.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+                    "frames": v.frames,
+                })),
                 "trackStatus": s.tracks.iter().map(|t| json!({
                     "trackId": t.track_id,
                     "expectedBitrate": t.expected_bitrate,

@@ -15,7 +15,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::{Shared, authenticate, db, json_status, ok_json};
 
 pub(crate) fn routes() -> Router<Shared> {
-    Router::new().route("/edge/v1/sync", get(list)).route("/edge/v1/sync/{asset}/retry", post(retry))
+    Router::new()
+        .route("/edge/v1/sync", get(list))
+        .route("/edge/v1/sync/settings", get(settings).put(set_settings))
+        .route("/edge/v1/sync/{asset}/retry", post(retry))
 }
 
 fn respond(r: ApiResult<Response>) -> Response {
@@ -110,6 +113,59 @@ async fn list(State(st): State<Shared>, headers: HeaderMap) -> Response {
             let mut out = st.sync.as_ref().map(|s| s.status_json()).unwrap_or_else(|| json!({"targets": []}));
             out["value"] = json!(value);
             Ok(ok_json(out))
+        }
+        .await,
+    )
+}
+
+fn sync_service(st: &Shared) -> ApiResult<&edge_sync::SyncService> {
+    st.sync.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "Archive sync is not configured: add a [storage.<name>] target to the appliance's config.toml and restart it.",
+        )
+    })
+}
+
+async fn settings_json(sync: &edge_sync::SyncService) -> Value {
+    let (mbps, window, set) = sync.upload_cap().await;
+    json!({"uploadMaxMbps": mbps, "uploadUnlimitedWindow": window, "source": if set { "console" } else { "config" }})
+}
+
+/// `GET /edge/v1/sync/settings`: the upload bandwidth cap now.
+async fn settings(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    respond(
+        async {
+            authenticate(&st, &headers).await?;
+            Ok(ok_json(settings_json(sync_service(&st)?).await))
+        }
+        .await,
+    )
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    upload_max_mbps: f64,
+    #[serde(default)]
+    upload_unlimited_window: String,
+}
+
+/// `PUT /edge/v1/sync/settings`: sets the upload cap at run time (kept across restarts; it then
+/// wins over the configuration's `upload-max-mbps` / `upload-unlimited-window`).
+async fn set_settings(State(st): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    respond(
+        async {
+            authenticate(&st, &headers).await?;
+            let sync = sync_service(&st)?;
+            let b: SettingsBody = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "The body must be {{\"uploadMaxMbps\": <Mbit/s, 0 = no cap>, \"uploadUnlimitedWindow\": \"18:00-09:00\" or \"\"}}: {e}"
+                ))
+            })?;
+            sync.set_upload_cap(b.upload_max_mbps, &b.upload_unlimited_window)
+                .await
+                .map_err(ApiError::invalid_parameter)?;
+            Ok(ok_json(settings_json(sync).await))
         }
         .await,
     )

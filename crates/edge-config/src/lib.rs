@@ -130,6 +130,13 @@ pub struct DailyWindow {
     pub end_min: u32,
 }
 
+impl std::fmt::Display for DailyWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = (self.start_min, self.end_min);
+        write!(f, "{:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)
+    }
+}
+
 impl DailyWindow {
     pub fn parse(s: &str) -> Result<DailyWindow, String> {
         let hm = |t: &str| -> Option<u32> {
@@ -567,6 +574,10 @@ mod tests {
         assert!(!w.contains(9 * 60) && !w.contains(12 * 60) && !w.contains(17 * 60 + 59));
         let d = DailyWindow::parse("01:30-02:00").unwrap();
         assert!(d.contains(90) && !d.contains(120) && !d.contains(89));
+        assert_eq!(
+            (w.to_string(), DailyWindow::parse("1:30-2:00").unwrap().to_string()),
+            ("18:00-09:00".into(), "01:30-02:00".into())
+        );
         for bad in ["", "18:00", "25:00-01:00", "10:00-10:00", "1:60-2:00", "a-b"] {
             assert!(DailyWindow::parse(bad).is_err(), "{bad}");
         }

@@ -18,6 +18,7 @@ function fakeFetch(script) {
       ok: status >= 200 && status < 300, status,
       headers: { get: (k) => headers[k.toLowerCase()] ?? null },
       text: async () => text,
+      blob: async () => new Blob([text], { type: headers['content-type'] || '' }),
     };
   };
   fn.calls = calls;
@@ -182,4 +183,28 @@ test('a network failure is an ApiError marked network', async () => {
   const api = new Api({ fetch: async () => { throw new TypeError('Failed to fetch'); } });
   api.session = { token: 't', identity: IDENTITY };
   await assert.rejects(api.system(), (e) => e instanceof ApiError && e.network && e.status === 0);
+});
+
+test('thumbnails are fetched with the token and become object URLs; no picture yet is null', async () => {
+  const f = fakeFetch([
+    ['GET', /\/edge\/v1\/system$/, 200, { identity: IDENTITY, version: '0.1.0' }],
+    ['POST', /\/auth\/token$/, 200, 'jwt.abc.def'],
+    ['GET', /liveEvents\/cam%201\/thumbnail\?width=320$/, 200, '\xff\xd8jpeg', { 'content-type': 'image/jpeg' }],
+    ['GET', /liveEvents\/idle\/thumbnail/, 404, { error: { code: 'ThumbnailNotAvailable', message: 'Live event \'idle\' is not running and has no picture yet.' } }],
+    ['GET', /captureDevices\/video0\/thumbnail\?width=640$/, 503, { error: { code: 'CaptureDeviceUnavailable', message: 'Capture device \'video0\' gave no picture: busy.' } }],
+    ['PUT', /\/edge\/v1\/sync\/settings$/, 200, { uploadMaxMbps: 5, uploadUnlimitedWindow: '', source: 'console' }],
+  ]);
+  const api = new Api({ fetch: f, storage: memStorage() });
+  await api.login('rmse_key');
+  const url = await api.eventThumbnail('cam 1');
+  assert.match(url, /^blob:/);
+  assert.equal(f.calls.at(-1).headers.Authorization, 'Bearer jwt.abc.def');
+  const blob = await (await fetch(url)).blob();
+  assert.equal(blob.type, 'image/jpeg');
+  URL.revokeObjectURL(url);
+  assert.equal(await api.eventThumbnail('idle'), null);
+  await assert.rejects(api.deviceThumbnail('video0', 640), (e) => e instanceof ApiError && e.status === 503 && /gave no picture/.test(e.message));
+  const s = await api.setSyncSettings({ uploadMaxMbps: 5, uploadUnlimitedWindow: '' });
+  assert.deepEqual(f.calls.at(-1).body, { uploadMaxMbps: 5, uploadUnlimitedWindow: '' });
+  assert.equal(s.source, 'console');
 });

@@ -139,3 +139,30 @@ test('playback URLs, CPU, disk and sync summaries', () => {
   assert.deepEqual(v.currentRecording([{ name: 'o', properties: { assetName: 'a' } }]), { output: 'o', asset: 'a' });
   assert.equal(v.currentRecording([]), null);
 });
+
+test('the video input in one line, with a warning when the keyframe interval is not the event\'s', () => {
+  assert.equal(v.videoSummary(null), null);
+  assert.equal(v.videoSummary({ trackStatus: [] }), null);
+  const ok = v.videoSummary({ videoInput: { codec: 'avc1.64001f', width: 1280, height: 720, frameRate: 29.97, keyFrameIntervalSeconds: 2.002 } }, 2);
+  assert.equal(ok.text, '1280×720 H.264, 29.97 fps, keyframe every 2.0 s');
+  assert.equal(ok.warning, null);
+  const long = v.videoSummary({ videoInput: { codec: 'hvc1.1.6.L93.B0', width: 1920, height: 1080, frameRate: 25, keyFrameIntervalSeconds: 10 } }, 2);
+  assert.equal(long.text, '1920×1080 HEVC, 25 fps, keyframe every 10.0 s');
+  assert.match(long.warning, /every 10\.0 s; set its keyframe interval \(GOP\) to 2 s/);
+  const early = v.videoSummary({ videoInput: { codec: 'avc1', width: 0, height: 0, frameRate: null, keyFrameIntervalSeconds: null } });
+  assert.equal(early.text, 'H.264, measuring frame rate…, waiting for a second keyframe');
+  assert.equal(early.warning, null);
+});
+
+test('a capture device as an event\'s input', () => {
+  const p = v.planGoLive({ name: 'c920', protocol: 'LocalCapture', captureDevice: 'usb-046d_C920-video-index0', encoding: 'Standard' });
+  const input = p.eventBody.properties.input;
+  assert.equal(input.streamingProtocol, 'LocalCapture');
+  assert.equal(input.captureDevice, 'usb-046d_C920-video-index0');
+  assert.equal(input.accessControl, undefined, 'nothing connects to a capture event');
+  assert.equal(p.eventBody.properties.encoding.encodingType, 'Standard');
+  assert.equal(v.planGoLive({ name: 'x', protocol: 'RTMP', captureDevice: 'video0' }).eventBody.properties.input.captureDevice, undefined);
+  assert.equal(v.captureLabel({ id: 'video0', name: 'HD Pro Webcam C920' }), 'HD Pro Webcam C920');
+  assert.equal(v.captureLabel({ id: 'video0', name: '' }), 'video0');
+  assert.equal(v.suggestEventName('HD Pro Webcam C920-1127 1530'), 'hd-pro-webcam-c920-1127-1530');
+});

@@ -248,6 +248,23 @@ export class Api {
       throw e;
     }
   }
+  /** The local capture devices (V4L2), by stable id. */
+  async captureDevices() { return (await this.call('GET', '/edge/v1/captureDevices')).value || []; }
+  /**
+   * A thumbnail (JPEG) as an object URL, or null when there is no picture (404). The caller
+   * revokes the URL. Images need the bearer token, so they are fetched, not linked.
+   */
+  async thumbnail(path) {
+    const resp = await this.raw('GET', path);
+    if (resp.status === 404) return null;
+    if (!resp.ok) throw parseErrorBody(resp.status, await resp.text());
+    return URL.createObjectURL(await resp.blob());
+  }
+  eventThumbnail(name, width = 320) { return this.thumbnail(`/edge/v1/liveEvents/${enc(name)}/thumbnail?width=${width}`); }
+  deviceThumbnail(id, width = 320) { return this.thumbnail(`/edge/v1/captureDevices/${enc(id)}/thumbnail?width=${width}`); }
+  /** The upload bandwidth cap: {uploadMaxMbps, uploadUnlimitedWindow}. */
+  syncSettings() { return this.call('GET', '/edge/v1/sync/settings'); }
+  setSyncSettings(s) { return this.call('PUT', '/edge/v1/sync/settings', { body: s }); }
   retrySync(asset) { return this.call('POST', `/edge/v1/sync/${enc(asset)}/retry`); }
   async keys() { return (await this.call('GET', '/edge/v1/keys')).value || []; }
   createKey(name) { return this.call('POST', '/edge/v1/keys', { body: { name } }); }

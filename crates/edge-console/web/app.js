@@ -4,7 +4,7 @@ import { Api, ApiError, explain } from './api.js';
 import {
   PROTOCOLS, cameraUrlProblem, cpuPercent, currentRecording, diskSummary, encoderSettings, eventNameProblem, firstVariant,
   formatBitrate, formatBytes, formatSeconds, health, isoDurationSeconds, outputNames, planGoLive, playbackUrls, playlistSeconds,
-  stateClass, suggestEventName, syncLine, syncSummary, trackRows,
+  stateClass, suggestEventName, syncLine, syncSummary, trackRows, videoSummary, captureLabel,
 } from './views.js';
 
 const api = new Api({ storage: window.sessionStorage });
@@ -214,13 +214,14 @@ async function dashboardPage() {
           h('td', {}, badge(ev.properties.resourceState, stateClass(ev.properties.resourceState))),
           h('td', {}, ev.properties.input.streamingProtocol),
           h('td', { 'data-testid': 'event-health' }, badge(hl.headline, hl.level)),
-          h('td', { class: 'num' }, video ? formatBitrate(video.bitrate) : '—'));
+          h('td', { class: 'num' }, video ? formatBitrate(video.bitrate) : '—'),
+          h('td', { 'data-testid': 'event-video' }, videoLine(st)));
       });
       put(events, h('div', { class: 'cardhead' }, h('h2', {}, 'Live events'),
         h('a', { class: 'button', href: '#/golive', 'data-testid': 'golive-link' }, 'Go live')),
       list.length
         ? h('div', { class: 'scroll' }, h('table', { 'data-testid': 'events-table' },
-          h('thead', {}, h('tr', {}, ['Event', 'State', 'Input', 'Ingest health', 'Bitrate'].map((t) => h('th', {}, t)))),
+          h('thead', {}, h('tr', {}, ['Event', 'State', 'Input', 'Ingest health', 'Bitrate', 'Frame rate / keyframes'].map((t) => h('th', {}, t)))),
           h('tbody', {}, rows)))
         : h('p', { class: 'muted' }, 'No live events yet. Press "Go live" to create one.'));
       if (!performance.getEntriesByName('dashboard-ready').length) performance.mark('dashboard-ready');
@@ -229,6 +230,15 @@ async function dashboardPage() {
     }
   });
   return h('div', { class: 'grid' }, events, sysCard, syncCard);
+}
+
+/** The dashboard's short form of the video input: "30 fps, keyframe 2.0 s". */
+function videoLine(st) {
+  const v = videoSummary(st);
+  if (!v) return '—';
+  const parts = [v.fps === null ? '… fps' : `${Number.isInteger(v.fps) ? v.fps : v.fps.toFixed(2)} fps`,
+    v.gop === null ? 'keyframe …' : `keyframe ${v.gop.toFixed(1)} s`];
+  return v.warning ? h('span', { class: 'warntext', title: v.warning }, parts.join(', '), ' ⚠') : parts.join(', ');
 }
 
 // ---------------------------------------------------------------------------------------- go live
@@ -471,6 +481,8 @@ async function eventPage(name) {
       const st = running ? await api.eventStatus(name) : null;
       const hl = health(st || { state: ev.properties.resourceState, healthDescriptions: [] });
       const tr = trackRows(st);
+      const gopWanted = isoDurationSeconds(ev.properties.input.keyFrameIntervalDuration || 'PT2S') || 2;
+      const vs = videoSummary(st, gopWanted);
       put(healthBody, 
         h('p', {}, badge(hl.headline, hl.level), ' ', h('span', { 'data-testid': 'health-level', dataset: { level: hl.level } }, hl.level)),
         hl.descriptions.length ? h('ul', { class: 'small' }, hl.descriptions.map((d) => h('li', {}, d))) : null,
@@ -479,9 +491,10 @@ async function eventPage(name) {
           h('tbody', {}, tr.map((t) => h('tr', { dataset: { track: t.track } }, h('td', {}, t.track),
             h('td', { class: 'num' }, formatBitrate(t.bitrate)), h('td', { class: 'num' }, formatBitrate(t.expectedBitrate)),
             h('td', { class: 'num' }, t.drift ?? '—')))))) : null,
+        vs ? h('p', { 'data-testid': 'video-input' }, 'Video: ', vs.text) : null,
+        vs && vs.warning ? h('p', { class: 'warntext', 'data-testid': 'gop-warning' }, vs.warning) : null,
         running ? h('p', { class: 'muted small' }, 'Keyframe interval expected by the event: ',
-          formatSeconds(isoDurationSeconds(ev.properties.input.keyFrameIntervalDuration || 'PT2S')),
-          ' (set the encoder\'s keyframe interval / GOP to match).') : null,
+          formatSeconds(gopWanted), ' (set the encoder\'s keyframe interval / GOP to match).') : null,
         st && st.ingestion && st.ingestion.begin ? h('p', { class: 'muted small' }, `Ingest since ${new Date(st.ingestion.begin).toLocaleTimeString()}`) : null);
       const paths = await refreshPlayback();
       if (running && paths && paths.hls && !detach) {
@@ -511,23 +524,105 @@ async function eventPage(name) {
 }
 
 // ---------------------------------------------------------------------------------------- cameras
+const THUMB_MS = 10000;
+
+/**
+ * A thumbnail that refreshes while the page is open. `load()` answers an object URL or null (no
+ * picture yet); each replaced URL is revoked.
+ */
+function thumbnail(load, { testid, alt, empty }) {
+  const img = h('img', { class: 'thumb', alt, 'data-testid': testid, hidden: true });
+  const note = h('div', { class: 'thumb placeholder muted small' }, 'Loading picture…');
+  let url = null;
+  const set = (u) => {
+    if (url) URL.revokeObjectURL(url);
+    url = u;
+    if (u) img.src = u;
+    img.hidden = !u;
+    note.hidden = !!u;
+  };
+  onLeave(() => set(null));
+  every(THUMB_MS, async () => {
+    try {
+      const u = await load();
+      if (u) set(u);
+      else if (!url) note.textContent = empty;
+    } catch (e) {
+      if (!url) note.textContent = explain(e);
+    }
+  });
+  return h('div', { class: 'thumbbox' }, img, note);
+}
+
 async function camerasPage() {
-  const sys = await api.system();
-  const events = await api.listEvents().catch(() => []);
-  const cams = events.filter((e) => /^RTSP/.test(e.properties.input.streamingProtocol));
+  const [devices, events] = await Promise.all([
+    api.captureDevices().catch((e) => ({ error: e })),
+    api.listEvents().catch(() => []),
+  ]);
+  const byDevice = new Map(events.filter((e) => e.properties.input.streamingProtocol === 'LocalCapture')
+    .map((e) => [e.properties.input.captureDevice, e]));
+  const cams = events.filter((e) => e.properties.input.streamingProtocol === 'RTSPPull');
+  let deviceBody;
+  if (devices.error) deviceBody = errorBox(devices.error);
+  else if (!devices.length) deviceBody = h('p', { 'data-testid': 'no-capture' }, 'No capture devices are connected to this appliance.');
+  else deviceBody = h('div', { class: 'tiles' }, devices.map((d) => captureTile(d, byDevice.get(d.id.toString()))));
   return h('div', { class: 'grid' },
     h('div', { class: 'card wide', 'data-testid': 'capture-devices' }, h('h1', {}, 'Cameras'),
-      h('h2', {}, 'Capture devices (HDMI / SDI / USB)'),
-      sys.captureDevices.length
-        ? h('ul', {}, sys.captureDevices.map((d) => h('li', {}, h('code', {}, d.path), d.name ? ` — ${d.name}` : '',
-          h('span', { class: 'muted small' }, ' (capture into an event is not available on this appliance yet)'))))
-        : h('p', { 'data-testid': 'no-capture' }, 'No capture devices are connected to this appliance.')),
-    addCameraForm(),
-    h('div', { class: 'card wide' }, h('h2', {}, 'RTSP cameras and encoders'),
+      h('h2', {}, 'Capture devices (HDMI / SDI / USB)'), deviceBody),
+    h('div', { class: 'card wide', 'data-testid': 'rtsp-cameras' }, h('h2', {}, 'IP cameras (RTSP)'),
       cams.length
-        ? h('ul', {}, cams.map((e) => h('li', {}, h('a', { href: `#/event/${encodeURIComponent(e.name)}` }, e.name), ` (${e.properties.input.streamingProtocol}, ${e.properties.resourceState})`)))
-        : h('p', { class: 'muted' }, 'No RTSP live events. Create one with "Go live" and choose RTSP.'),
-      h('p', { class: 'muted small' }, 'Thumbnails need the transcoder, which is not available on this appliance yet.')));
+        ? h('div', { class: 'tiles' }, cams.map(rtspTile))
+        : h('p', { class: 'muted' }, 'No IP cameras yet. Add one below.')),
+    addCameraForm());
+}
+
+/** A capture device: its picture, and one click to go live with it (or its event, if it has one). */
+function captureTile(d, ev) {
+  const label = captureLabel(d);
+  const msg = h('div', { 'aria-live': 'polite' });
+  const steps = h('ol', { class: 'steps' });
+  const encoding = h('select', { 'data-testid': 'capture-encoding', 'aria-label': `Encoding for ${label}` },
+    h('option', { value: 'PassthroughStandard' }, 'One rendition at the camera\'s size'),
+    h('option', { value: 'Standard' }, 'ABR 720p ladder'),
+    h('option', { value: 'Premium1080p' }, 'ABR 1080p ladder'));
+  const goLive = async (btn) => {
+    btn.disabled = true;
+    put(msg);
+    const name = suggestEventName(`${label}-${new Date().toISOString().slice(5, 16).replace(/[-T:]/g, '')}`);
+    const plan = planGoLive({ name, protocol: 'LocalCapture', captureDevice: d.id, encoding: encoding.value });
+    try {
+      await api.goLive(plan, { step: (l) => steps.append(h('li', { class: 'done' }, l)), start: true });
+      location.hash = `#/event/${encodeURIComponent(plan.event)}`;
+    } catch (e) {
+      put(msg, errorBox(e));
+      btn.disabled = false;
+    }
+  };
+  const running = ev && ev.properties.resourceState === 'Running';
+  return h('section', { class: 'tile', dataset: { device: d.id } },
+    thumbnail(() => api.deviceThumbnail(d.id), { testid: 'device-thumb', alt: `Picture from ${label}`,
+      empty: 'No picture.' }),
+    h('h3', {}, label),
+    h('p', { class: 'muted small' }, h('code', {}, d.id), ` (${d.path})`),
+    ev
+      ? h('p', {}, 'Input of ', h('a', { href: `#/event/${encodeURIComponent(ev.name)}`, 'data-testid': 'device-event' }, ev.name),
+        ' ', badge(ev.properties.resourceState, stateClass(ev.properties.resourceState)))
+      : null,
+    running ? null : h('div', { class: 'actions' }, encoding,
+      h('button', { type: 'button', 'data-testid': 'capture-golive', onclick: (e) => goLive(e.currentTarget) }, 'Go live with this camera')),
+    steps, msg);
+}
+
+/** An RTSP camera (an RTSPPull event): its picture while it runs (the last one after), start/stop on its page. */
+function rtspTile(e) {
+  const s = e.properties.resourceState;
+  return h('section', { class: 'tile', dataset: { camera: e.name } },
+    thumbnail(() => api.eventThumbnail(e.name), { testid: 'camera-thumb', alt: `Picture from ${e.name}`,
+      empty: s === 'Running' ? 'Waiting for the camera\'s first keyframe…' : 'Start the camera\'s event to see its picture.' }),
+    h('h3', {}, h('a', { href: `#/event/${encodeURIComponent(e.name)}` }, e.name), ' ', badge(s, stateClass(s))),
+    h('p', { class: 'muted small' }, (e.properties.input.rtspPullUrl || '').replace(/\/\/[^@/]*@/, '//')),
+    s === 'Stopped' ? h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/event/${encodeURIComponent(e.name)}`,
+      'data-testid': 'camera-open' }, 'Open to start')) : null);
 }
 
 /** "Add an IP camera": an RTSPPull live event (with its recording and locator), not started. */
@@ -709,7 +804,43 @@ async function settingsPage() {
         ? h('ul', { 'data-testid': 'storage-targets' }, targets.map((t) => h('li', {}, h('strong', {}, t.name || ''), ` (${t.kind || ''}) `,
           h('code', {}, t.url || ''), t.reachable === false ? h('span', { class: 'error small' }, ` unreachable: ${t.error || ''}`) : null)))
         : h('p', { 'data-testid': 'storage-targets' }, 'Sync not configured: recordings stay on this appliance.')),
+    targets && targets.length ? capForm() : null,
     h('div', { class: 'card wide' }, h('h2', {}, 'API keys'), keysBox, createForm, newKeyBox));
+}
+
+/** The archive upload's bandwidth cap, changed at run time (the API keeps it across restarts). */
+function capForm() {
+  const mbps = h('input', { id: 'cap-mbps', 'data-testid': 'cap-mbps', type: 'number', min: 0, step: 'any', inputmode: 'decimal' });
+  const win = h('input', { id: 'cap-window', 'data-testid': 'cap-window', placeholder: '18:00-09:00', maxlength: 11 });
+  const note = h('p', { class: 'muted small', 'data-testid': 'cap-now' }, 'Loading…');
+  const msg = h('div', { 'aria-live': 'polite' });
+  const show = (c) => {
+    mbps.value = String(c.uploadMaxMbps);
+    win.value = c.uploadUnlimitedWindow || '';
+    note.textContent = `${c.uploadMaxMbps > 0 ? `Uploads are capped at ${c.uploadMaxMbps} Mbit/s` : 'Uploads are not capped'}`
+      + `${c.uploadUnlimitedWindow ? `, except ${c.uploadUnlimitedWindow} UTC` : ''}`
+      + ` (${c.source === 'console' ? 'set here' : 'from config.toml'}).`;
+  };
+  api.syncSettings().then(show).catch((e) => put(msg, errorBox(e)));
+  return h('form', { class: 'card', onsubmit: async (ev) => {
+    ev.preventDefault();
+    put(msg);
+    const value = Number(mbps.value);
+    if (mbps.value.trim() === '' || !Number.isFinite(value) || value < 0) {
+      put(msg, h('p', { class: 'error', role: 'alert', 'data-testid': 'error' }, 'Enter the cap in Mbit/s: a number, 0 for no cap.'));
+      return;
+    }
+    try {
+      show(await api.setSyncSettings({ uploadMaxMbps: value, uploadUnlimitedWindow: win.value.trim() }));
+      put(msg, h('p', { class: 'notice', 'data-testid': 'cap-saved' }, 'Saved: it applies to the next upload request.'));
+    } catch (e) { put(msg, errorBox(e)); }
+  } },
+  h('h2', {}, 'Upload bandwidth cap'),
+  h('p', { class: 'muted small' }, 'Keeps archive uploads from filling the venue\'s uplink during events. Live ingest and playback on the LAN are not affected.'),
+  note,
+  h('label', { for: 'cap-mbps' }, 'Cap (Mbit/s, 0 = none)'), mbps,
+  h('label', { for: 'cap-window' }, 'Uncapped daily window (UTC, optional)'), win,
+  h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-testid': 'cap-save' }, 'Save cap')), msg);
 }
 
 route();

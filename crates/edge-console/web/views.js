@@ -102,6 +102,39 @@ export function trackRows(status) {
   });
 }
 
+/** A codec string's family for people: avc1.64001f → H.264. */
+export function codecName(codec) {
+  const c = String(codec || '');
+  if (/^(avc1|avc3)/.test(c)) return 'H.264';
+  if (/^(hvc1|hev1)/.test(c)) return 'HEVC';
+  return c || 'video';
+}
+
+/**
+ * The video as the appliance packages it (getStatus `videoInput`), in one line, and a warning
+ * when the encoder's keyframe interval is not the event's (segments then follow the encoder's
+ * GOP: longer latency, uneven segments). `expectedGop` in seconds.
+ */
+export function videoSummary(status, expectedGop = 2) {
+  const v = status && status.videoInput;
+  if (!v) return null;
+  const fps = typeof v.frameRate === 'number' ? v.frameRate : null;
+  const gop = typeof v.keyFrameIntervalSeconds === 'number' ? v.keyFrameIntervalSeconds : null;
+  const fpsText = fps === null ? 'measuring frame rate…' : `${Number.isInteger(fps) ? fps : fps.toFixed(2)} fps`;
+  const gopText = gop === null ? 'waiting for a second keyframe' : `keyframe every ${gop.toFixed(1)} s`;
+  const size = v.width && v.height ? `${v.width}×${v.height} ` : '';
+  let warning = null;
+  if (gop !== null && expectedGop > 0 && Math.abs(gop - expectedGop) / expectedGop > 0.25) {
+    warning = `The encoder sends a keyframe every ${gop.toFixed(1)} s; set its keyframe interval (GOP) to ${expectedGop} s, the event's, for even segments and lower latency.`;
+  }
+  return { text: `${size}${codecName(v.codec)}, ${fpsText}, ${gopText}`, fps, gop, warning };
+}
+
+/** The console's picture of a capture device: its name, or its id. */
+export function captureLabel(d) {
+  return (d && (d.name || d.id || d.path)) || 'capture device';
+}
+
 /** UTC stamp for resource names: 20260127-153012. */
 export function stamp(date = new Date()) {
   const p = (n) => String(n).padStart(2, '0');
@@ -152,6 +185,10 @@ export function planGoLive(form, now = new Date()) {
     accessControl: { ip: { allow: [{ name: 'AllowAll', address: '0.0.0.0', subnetPrefixLength: 0 }] } } };
   if (input.streamingProtocol === 'SRT' && form.srtPassphrase) input.srtPassphrase = form.srtPassphrase;
   if (input.streamingProtocol === 'RTSPPull') input.rtspPullUrl = form.rtspPullUrl;
+  if (input.streamingProtocol === 'LocalCapture') {
+    input.captureDevice = form.captureDevice;
+    delete input.accessControl; // nothing connects to a capture event
+  }
   const body = {
     location: form.location || 'local',
     properties: {

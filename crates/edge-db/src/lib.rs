@@ -128,6 +128,17 @@ impl Db {
         })
     }
 
+    /// Stores a value (replacing any).
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Returns the stored value, inserting `make()` first if there is none (atomic).
     pub fn meta_get_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
         self.with_tx(|tx| {

@@ -7,6 +7,8 @@
 //! - [`proto`]: the framed protocol between the appliance and its transcode worker process.
 //! - `pipeline` and `worker` (feature `gst`): the GStreamer ladder and the worker's main loop
 //!   (`rms-edge transcode-worker`).
+//! - `thumbnail` (feature `gst`): JPEG thumbnails of keyframes and idle capture devices
+//!   (`rms-edge thumbnail`).
 
 pub mod capture;
 pub mod encoders;
@@ -17,5 +19,7 @@ pub mod proto;
 pub mod devices;
 #[cfg(feature = "gst")]
 pub mod pipeline;
+#[cfg(feature = "gst")]
+pub mod thumbnail;
 #[cfg(feature = "gst")]
 pub mod worker;

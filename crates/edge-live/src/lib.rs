@@ -8,6 +8,7 @@
 //! cut, and its recording continues). Ingest adapters (RTMP, SRT, RTSP) only talk to this
 //! registry, never to the API.
 
+pub mod meter;
 pub mod pipeline;
 pub mod presentation;
 
@@ -126,6 +127,8 @@ pub struct IngestStatus {
     pub transcoding: Option<serde_json::Value>,
     /// The connected encoder's transport counters (SRT), if the protocol has them.
     pub transport: Option<TransportStatus>,
+    /// The video as packaged: size, frame rate, keyframe interval.
+    pub video: Option<meter::VideoInput>,
 }
 
 /// The current (or last) ingest session of an event.
@@ -402,6 +405,7 @@ impl LiveRegistry {
                 tracks: Vec::new(),
                 transcoding: None,
                 transport: None,
+                video: None,
             };
         };
         let ready = e.pipeline.as_ref().is_some_and(|p| p.media.is_ready());
@@ -466,6 +470,7 @@ impl LiveRegistry {
             tracks,
             transcoding,
             transport,
+            video: e.pipeline.as_ref().and_then(|p| p.media.video_input()),
         }
     }
 }

@@ -116,6 +116,8 @@ pub struct EventMedia {
     /// Low latency: the part target (`None`: a normal event) and the newest parts.
     part_target: Option<Duration>,
     parts: RwLock<PartStore>,
+    /// The video going into the packager: frame rate, keyframe interval, newest keyframe.
+    meter: std::sync::Mutex<crate::meter::VideoMeter>,
 }
 
 impl EventMedia {
@@ -173,6 +175,16 @@ impl EventMedia {
     }
 
     /// Whether the live manifests have something to play.
+    /// The video input as measured (frame rate, keyframe interval, size).
+    pub fn video_input(&self) -> Option<crate::meter::VideoInput> {
+        self.meter.lock().expect("poisoned").reading()
+    }
+
+    /// The newest keyframe of the event's (first) video track: its thumbnail.
+    pub fn keyframe(&self) -> Option<crate::meter::Keyframe> {
+        self.meter.lock().expect("poisoned").keyframe()
+    }
+
     pub fn is_ready(&self) -> bool {
         self.presentation.read().expect("poisoned").is_ready()
     }
@@ -331,6 +343,7 @@ pub fn spawn(mut cfg: PipelineConfig, db: Arc<Db>, recorder: Recorder) -> Result
         version,
         part_target,
         parts: RwLock::new(PartStore::default()),
+        meter: Default::default(),
     });
     let (inlet, rx, _stats) = edge_media::queue(QUEUE_CAPACITY);
     let front_factory = cfg.front.take();
@@ -378,6 +391,7 @@ impl Pipeline {
                 _ = &mut stop => None,
             };
             let Some(ev) = ev else { break };
+            self.media.meter.lock().expect("poisoned").observe(&ev);
             // A publisher's End is the end of its session, not of the event: close the open
             // segments now (the next publisher starts a new period).
             let outs = self.packager.push(ev);

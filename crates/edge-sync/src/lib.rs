@@ -32,6 +32,28 @@ use serde_json::{Value, json};
 
 pub use worker::job_json;
 
+/// Where a cap set at run time is kept (`meta` table).
+const CAP_KEY: &str = "sync.upload-cap";
+
+fn parse_cap(mbps: f64, unlimited_window: &str) -> Result<ratelimit::Schedule, String> {
+    if !(mbps.is_finite() && (0.0..=100_000.0).contains(&mbps)) {
+        return Err(format!("uploadMaxMbps must be 0 (no cap) to 100000 Mbit/s, not {mbps}"));
+    }
+    let unlimited = if unlimited_window.trim().is_empty() {
+        None
+    } else {
+        Some(DailyWindow::parse(unlimited_window.trim()).map_err(|e| format!("uploadUnlimitedWindow: {e}"))?)
+    };
+    Ok(ratelimit::Schedule { mbps, unlimited })
+}
+
+fn stored_cap(db: &Db) -> Result<Option<ratelimit::Schedule>, String> {
+    let Some(v) = db.meta_get(CAP_KEY).map_err(|e| e.to_string())? else { return Ok(None) };
+    let v: Value = serde_json::from_str(&v).map_err(|e| e.to_string())?;
+    let mbps = v["uploadMaxMbps"].as_f64().ok_or("no uploadMaxMbps")?;
+    parse_cap(mbps, v["uploadUnlimitedWindow"].as_str().unwrap_or("")).map(Some)
+}
+
 /// The live event tag that turns on live upload: `{"edgeSync": "live"}`.
 pub const LIVE_TAG: &str = "edgeSync";
 
@@ -65,7 +87,17 @@ impl SyncService {
         } else {
             Some(DailyWindow::parse(&cfg.upload_unlimited_window)?)
         };
-        let schedule = ratelimit::Schedule { mbps: cfg.upload_max_mbps, unlimited: window };
+        let mut schedule = ratelimit::Schedule { mbps: cfg.upload_max_mbps, unlimited: window };
+        // A cap set from the console (PUT /edge/v1/sync/settings) outlives restarts and wins over
+        // the configuration's; request timeouts keep following the configured cap (a guess at the
+        // link's speed), as a lower cap only spaces requests out.
+        match stored_cap(&db) {
+            Ok(Some(s)) => schedule = s,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("the upload cap set from the console is unreadable, using the configured one: {e}")
+            }
+        }
         let shared = http::Shared::new(ratelimit::Limiter::new(schedule));
         let part_size = cfg.upload_part_size_kib * 1024;
         let cap = schedule.bytes_per_sec(12 * 60).or(schedule.bytes_per_sec(0));
@@ -113,6 +145,28 @@ impl SyncService {
     pub fn spawn(&self) -> Option<tokio::task::JoinHandle<()>> {
         let w = self.inner.worker.lock().expect("poisoned").take()?;
         Some(tokio::spawn(w.run()))
+    }
+
+    /// The upload cap now: (Mbit/s, 0 = none; the daily unlimited window, "" = none; whether it
+    /// was set at run time rather than by the configuration).
+    pub async fn upload_cap(&self) -> (f64, String, bool) {
+        let s = self.inner.shared.limiter.lock().await.schedule();
+        let set = self.inner.db.meta_get(CAP_KEY).ok().flatten().is_some();
+        (s.mbps, s.unlimited.map(|w| w.to_string()).unwrap_or_default(), set)
+    }
+
+    /// Sets the upload cap at run time (kept in the database across restarts).
+    pub async fn set_upload_cap(&self, mbps: f64, unlimited_window: &str) -> Result<(), String> {
+        let schedule = parse_cap(mbps, unlimited_window)?;
+        let value = json!({"uploadMaxMbps": mbps, "uploadUnlimitedWindow": unlimited_window}).to_string();
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || db.meta_set(CAP_KEY, &value))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.inner.shared.limiter.lock().await.set_schedule(schedule);
+        tracing::info!(mbps, unlimited_window, "upload cap changed");
+        Ok(())
     }
 
     /// Wakes the worker (a job was queued or retried).

@@ -89,6 +89,15 @@ impl Limiter {
         Limiter { schedule, bucket: None }
     }
 
+    /// A new schedule (the cap changed at run time); it applies from the next request.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
     /// How long to wait before sending `n` bytes at `now` (monotonic) and `utc_minute`.
     pub fn take(&mut self, n: u64, now: Duration, utc_minute: u32) -> Duration {
         match self.schedule.bytes_per_sec(utc_minute) {
@@ -147,6 +156,17 @@ mod tests {
         assert_eq!(w, Duration::ZERO, "balance was exactly 0, not negative");
         let w = b.take(1, Duration::from_secs(3600));
         assert!((w.as_secs_f64() - 1.0).abs() < 1e-9, "{w:?}: the 1000-byte debt takes 1 s to repay");
+    }
+
+    #[test]
+    fn a_new_schedule_applies_from_the_next_request() {
+        let mut l = Limiter::new(Schedule { mbps: 0.0, unlimited: None });
+        assert_eq!(send(&mut l, 4_000_000, 100_000, 600), Duration::ZERO);
+        l.set_schedule(Schedule { mbps: 8.0, unlimited: None }); // 1 MB/s
+        let t = send(&mut l, 4_000_000, 100_000, 600).as_secs_f64();
+        assert!((3.7..=4.1).contains(&t), "{t}");
+        l.set_schedule(Schedule { mbps: 0.0, unlimited: None });
+        assert_eq!(send(&mut l, 4_000_000, 100_000, 600), Duration::ZERO);
     }
 
     #[test]

@@ -56,6 +56,15 @@ enum Cmd {
     /// appliance runs it for GET /edge/v1/encoders).
     #[command(hide = true)]
     ProbeEncoders,
+    /// Internal: writes a JPEG thumbnail to stdout, of the keyframe on stdin (worker protocol) or
+    /// of a frame from `--device` (the appliance runs it for the console's pictures).
+    #[command(hide = true)]
+    Thumbnail {
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long, default_value_t = 320)]
+        width: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +93,16 @@ fn main() {
             .map_err(|e| anyhow::anyhow!("capture devices: {e}"))
             .and_then(|d| serde_json::to_string(&d).map_err(Into::into))
             .map(|json| println!("{json}")),
+        Cmd::Thumbnail { device, width } => {
+            let jpeg = match device {
+                Some(d) => edge_gst::thumbnail::from_device(&d, width),
+                None => edge_gst::thumbnail::from_keyframe(std::io::stdin().lock(), width),
+            };
+            jpeg.map_err(|e| anyhow::anyhow!("thumbnail: {e}")).and_then(|j| {
+                use std::io::Write;
+                std::io::stdout().lock().write_all(&j).map_err(Into::into)
+            })
+        }
         Cmd::ProbeEncoders => edge_gst::worker::probe().map_err(|e| anyhow::anyhow!("encoder probe: {e}")).map(|c| {
             let doc = serde_json::json!({
                 "encoder": c.element, "hardware": c.hardware, "decoder": c.decoder, "reason": c.reason,
@@ -304,7 +323,8 @@ async fn run(cfg: Config) -> Result<()> {
         .merge(edge_api::capture_devices::encoders_router(
             state.clone(),
             child_probe("probe-encoders", "the encoder probe"),
-        ));
+        ))
+        .merge(edge_api::thumbnails::router(state.clone(), thumbnail_maker()));
     let app = app_router(api, delivery);
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -447,6 +467,48 @@ fn child_probe(arg: &'static str, what: &'static str) -> edge_api::capture_devic
                 return Err(format!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
             }
             serde_json::from_slice(&out.stdout).map_err(|e| format!("{what}'s output: {e}"))
+        })
+    })
+}
+
+/// Makes thumbnails with `rms-edge thumbnail` in a child process (killed after 15 s): a decoder
+/// or driver that hangs or crashes costs one picture, never the appliance.
+fn thumbnail_maker() -> edge_api::thumbnails::ThumbnailMaker {
+    use edge_api::thumbnails::ThumbSource;
+    use tokio::io::AsyncWriteExt;
+    Arc::new(|source: ThumbSource, width: u32| {
+        Box::pin(async move {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let mut cmd = tokio::process::Command::new(exe);
+            cmd.arg("thumbnail").arg("--width").arg(width.to_string()).kill_on_drop(true);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            let input = match source {
+                ThumbSource::Device(path) => {
+                    cmd.arg("--device").arg(path).stdin(std::process::Stdio::null());
+                    None
+                }
+                ThumbSource::Keyframe(bytes) => {
+                    cmd.stdin(std::process::Stdio::piped());
+                    Some(bytes)
+                }
+            };
+            let run = async move {
+                let mut child = cmd.spawn().map_err(|e| format!("cannot run the thumbnail maker: {e}"))?;
+                if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+                    // A child that fails early closes its stdin: its exit status says why.
+                    let _ = stdin.write_all(&bytes).await;
+                }
+                child.wait_with_output().await.map_err(|e| format!("thumbnail maker: {e}"))
+            };
+            let out = tokio::time::timeout(std::time::Duration::from_secs(15), run)
+                .await
+                .map_err(|_| "the thumbnail took longer than 15 s".to_owned())??;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                return Err(last.trim_start_matches("rms-edge: error: thumbnail: ").to_owned());
+            }
+            Ok(bytes::Bytes::from(out.stdout))
         })
     })
 }

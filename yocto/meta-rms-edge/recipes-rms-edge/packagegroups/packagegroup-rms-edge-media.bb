@@ -23,11 +23,13 @@ RDEPENDS:${PN} = "\
     gstreamer1.0-plugins-base-audioconvert \
     gstreamer1.0-plugins-base-audioresample \
     gstreamer1.0-plugins-base-audiotestsrc \
+    gstreamer1.0-plugins-base-playback \
     gstreamer1.0-plugins-base-typefindfunctions \
     gstreamer1.0-plugins-base-videoconvertscale \
     gstreamer1.0-plugins-base-videotestsrc \
     gstreamer1.0-plugins-good-flv \
     gstreamer1.0-plugins-good-isomp4 \
+    gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-rtp \
     gstreamer1.0-plugins-good-rtsp \
     gstreamer1.0-plugins-good-udp \

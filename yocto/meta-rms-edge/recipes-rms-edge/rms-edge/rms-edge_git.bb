@@ -112,11 +112,14 @@ CONFFILES:${PN} = "${sysconfdir}/rms-edge/config.toml"
 # The transcode worker's elements (crates/edge-gst/src/pipeline.rs): appsrc/appsink, parsers,
 # decoders, scaling and rate conversion, the software H.264 encoder (x264enc: the fallback) and
 # the AAC encoder. Hardware encoders are optional: the probe picks va/vaapi/v4l2 when present.
+# Thumbnails (crates/edge-gst/src/thumbnail.rs): jpegenc, and decodebin for capture devices.
 RDEPENDS:${PN} = "\
     gstreamer1.0 \
     gstreamer1.0-libav \
     gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-app \
+    gstreamer1.0-plugins-base-playback \
+    gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-base-audioconvert \
     gstreamer1.0-plugins-base-audiorate \
     gstreamer1.0-plugins-base-audioresample \
