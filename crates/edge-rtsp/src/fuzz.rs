@@ -49,6 +49,25 @@ pub fn sdp(data: &[u8]) {
     let _ = crate::sdp::parse(data);
 }
 
+/// The answer to the `rtsp_http` tunnel GET (untrusted bytes from the camera), whole and at every
+/// length up to 64 bytes and a few cuts beyond, as reads deliver it; then the GET verdict. Checks
+/// the parser's own promises: a head never ends past the input and parses the same on its own.
+pub fn rtsp_http_response(data: &[u8]) {
+    use crate::tunnel::{judge_get, parse_response_head};
+    let cuts = (0..data.len().min(64)).chain([data.len() / 2, data.len()]);
+    for cut in cuts {
+        let part = &data[..cut];
+        if let Ok(Some((head, n))) = parse_response_head(part) {
+            assert!(n <= part.len() && n <= crate::tunnel::MAX_RESPONSE_HEAD);
+            let again = parse_response_head(&part[..n]).expect("the head alone parses").expect("complete");
+            assert_eq!(again, (head.clone(), n));
+            for (creds, sent) in [(false, false), (true, false), (true, true)] {
+                let _ = judge_get(&head, creds, sent).map_err(|e| e.to_string());
+            }
+        }
+    }
+}
+
 /// RTP packets (2-byte length prefixed) through the H.264, HEVC and AAC depacketizers and the
 /// builder.
 pub fn depacketize(data: &[u8]) {
@@ -160,6 +179,20 @@ mod tests {
     #[test]
     fn sdp_target() {
         run(sdp, &[sdp_seed()], 3000);
+    }
+
+    /// Seeds: the committed files in `fuzz/seeds/rtsp_http_response/` (real answers: gst-rtsp-server,
+    /// a Basic and a Digest 401, an RTSP answer from a camera that does not tunnel).
+    #[test]
+    fn rtsp_http_response_target() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/rtsp_http_response");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .expect("fuzz/seeds/rtsp_http_response")
+            .map(|e| std::fs::read(e.expect("entry").path()).expect("seed"))
+            .collect();
+        assert!(seeds.len() >= 4, "seeds missing in {dir:?}");
+        seeds.sort();
+        run(rtsp_http_response, &seeds, 3000);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`builder`]: frames to `Tracks` and `AccessUnit`s with lined-up, decode-ordered times;
 //!   shared by push and pull.
 //! - [`session`]: one push connection, sans-IO; [`serve`]: its tokio adapter (TCP, UDP).
-//! - [`pull`]: the camera puller (retina), reconnecting with backoff, [`quirks`] documented.
+//! - [`pull`]: the camera puller (retina), reconnecting with backoff, [`quirks`] documented;
+//!   [`tunnel`]: RTSP over HTTP (`rtsp_http`) for it.
 //!
 //! Each publish (push connection or pull run) starts its queue with `MediaEvent::Tracks` and
 //! ends it with `MediaEvent::End`; a camera reconnect inside a pull run is a
@@ -27,6 +28,7 @@ pub mod sdp;
 mod server;
 pub mod session;
 mod stats;
+pub mod tunnel;
 
 pub use auth::{
     EndReason, InvalidConnection, PublishEnded, PublishGrant, PublishRequest, Refusal, RtspAuthorizer, key_hint,

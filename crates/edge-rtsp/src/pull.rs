@@ -1,9 +1,9 @@
 //! RTSP pull from IP cameras (`RTSPPull`) with retina's client: DESCRIBE, SETUP (TCP
-//! interleaved or UDP), PLAY, then retina's depacketized frames through the same
-//! [`MediaBuilder`] as push. One run per live event start; it ends when the event stops.
-//! When the camera drops, the publish ends (`End`, the registry records an interruption) and
-//! the puller reconnects with exponential backoff; the next publish starts a new period, which
-//! players see as a discontinuity.
+//! interleaved or UDP; `rtsp_http`: TCP interleaved inside an RTSP-over-HTTP [`crate::tunnel`]),
+//! PLAY, then retina's depacketized frames through the same [`MediaBuilder`] as push. One run
+//! per live event start; it ends when the event stops. When the camera drops, the publish ends
+//! (`End`, the registry records an interruption) and the puller reconnects with exponential
+//! backoff; the next publish starts a new period, which players see as a discontinuity.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::depack::AacLayout;
 use crate::h26x::{ParamSets, VideoCodec};
 use crate::sdp::StreamCodec;
 use crate::stats::RtspStats;
+use crate::tunnel::Tunnel;
 
 /// `input.rtspPullMode` / `IngestOptions.RtspPullMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,8 @@ pub enum PullMode {
     TcpUdp,
     Tcp,
     Udp,
-    /// RTSP over HTTP: not in retina; pulled as [`PullMode::Tcp`] (quirk `RtspHttpAsTcp`).
+    /// RTSP tunnelled over HTTP on the camera's RTSP port ([`crate::tunnel`]), TCP interleaved
+    /// inside. rtsp:// URLs only.
     RtspHttp,
 }
 
@@ -155,13 +157,14 @@ pub async fn run(cfg: PullConfig, host: Arc<dyn PullHost>, mut stop: watch::Rece
             return;
         }
     };
-    if cfg.mode == PullMode::RtspHttp {
+    if cfg.mode == PullMode::RtspHttp && url.scheme() != "rtsp" {
         host.report(
-            "StreamEvent/IngestWarning",
-            "Warning",
-            "MPE_INGEST_RTSP_HTTP_AS_TCP",
-            "rtsp_http (RTSP over HTTP) is not supported: pulling over TCP interleaved instead.",
+            "StreamEvent/InvalidConnection",
+            "Error",
+            "MPE_INGEST_RTSP_PULL_URL",
+            "rtsp_http (RTSP tunnelled over HTTP) needs an rtsp:// camera URL: RTSP over HTTPS (rtsps://) is not supported.",
         );
+        return;
     }
     let mut backoff = Duration::ZERO;
     let mut failures_reported = 0u32;
@@ -209,15 +212,52 @@ enum Outcome {
     Failed(String, bool),
 }
 
+fn user_agent() -> String {
+    format!("rms-edge/{}", env!("CARGO_PKG_VERSION"))
+}
+
 async fn session(cfg: &PullConfig, url: &url::Url, creds: Option<Credentials>, host: &dyn PullHost) -> Outcome {
+    if cfg.mode == PullMode::RtspHttp {
+        return tunnelled_session(cfg, url, creds, host).await;
+    }
     let mut last_err = String::new();
     for &tcp in cfg.mode.transports() {
-        match connect(cfg, url, creds.clone(), tcp).await {
-            Ok((demuxed, specs)) => return stream(cfg, url, demuxed, specs, host).await,
+        match connect(cfg, url, creds.clone(), tcp, TeardownPolicy::Always).await {
+            Ok((demuxed, specs)) => return stream(cfg, url, demuxed, specs, host, None).await,
             Err(e) => last_err = format!("{} ({})", e, if tcp { "TCP" } else { "UDP" }),
         }
     }
     Outcome::Failed(last_err, false)
+}
+
+/// `rtsp_http`: the HTTP handshake with the camera, then retina over the tunnel's loopback port
+/// (TCP interleaved). The tunnel outlives this function until retina's connection closes, so the
+/// TEARDOWN retina sends when the session is dropped still reaches the camera.
+async fn tunnelled_session(
+    cfg: &PullConfig,
+    url: &url::Url,
+    creds: Option<Credentials>,
+    host: &dyn PullHost,
+) -> Outcome {
+    let basic = creds.as_ref().map(|c| (c.username.as_str(), c.password.as_str()));
+    let tunnel = match crate::tunnel::open(url, basic, &user_agent(), cfg.connect_timeout).await {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(format!("RTSP over HTTP: {e}"), false),
+    };
+    // TeardownPolicy::Auto: TEARDOWN once, on the tunnel; `Always` would retry on fresh
+    // connections to the loopback port, which no longer leads anywhere (quirks::STALE_SESSIONS).
+    match connect(cfg, tunnel.url(), creds, true, TeardownPolicy::Auto).await {
+        Ok((demuxed, specs)) => stream(cfg, url, demuxed, specs, host, Some(&tunnel)).await,
+        Err(e) => Outcome::Failed(with_tunnel_end(format!("{e} (RTSP over HTTP)"), Some(&tunnel)), false),
+    }
+}
+
+/// Appends why the tunnel ended, if it has.
+fn with_tunnel_end(why: String, tunnel: Option<&Tunnel>) -> String {
+    match tunnel.and_then(Tunnel::end_reason) {
+        Some(r) => format!("{why}; {r}"),
+        None => why,
+    }
 }
 
 async fn connect(
@@ -225,6 +265,7 @@ async fn connect(
     url: &url::Url,
     creds: Option<Credentials>,
     tcp: bool,
+    teardown: TeardownPolicy,
 ) -> Result<(retina::client::Demuxed, Vec<(usize, StreamSpec)>), String> {
     let format = FrameFormat {
         h26x_framing: retina::codec::h26x::Framing::FourByteLength,
@@ -235,10 +276,10 @@ async fn connect(
     };
     let opts = SessionOptions::default()
         .creds(creds)
-        .user_agent(format!("rms-edge/{}", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent())
         // quirks::STALE_SESSIONS
         .session_id(SessionIdPolicy::UseFirst)
-        .teardown(TeardownPolicy::Always);
+        .teardown(teardown);
     let t = cfg.connect_timeout;
     let mut s = timeout(t, retina::client::Session::describe(url.clone(), opts))
         .await
@@ -313,6 +354,7 @@ async fn stream(
     mut demuxed: retina::client::Demuxed,
     specs: Vec<(usize, StreamSpec)>,
     host: &dyn PullHost,
+    tunnel: Option<&Tunnel>,
 ) -> Outcome {
     let camera = url.host_str().unwrap_or("camera").to_owned();
     let grant = match host.begin(&camera) {
@@ -382,6 +424,7 @@ async fn stream(
             return Outcome::Stopped;
         }
     };
+    let why = if code == "MPE_CLIENT_DISCONNECTED" { with_tunnel_end(why, tunnel) } else { why };
     builder.flush(&mut events);
     for e in events.drain(..) {
         stats.record(&e);

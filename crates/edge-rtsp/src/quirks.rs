@@ -10,18 +10,17 @@
 //! - [`STALE_SESSIONS`]: (pull) cameras that keep a dead session until it times out refuse a
 //!   reconnect or send old session data: retina's `SessionIdPolicy::UseFirst` accepts the
 //!   first session id seen on the interleaved channel, and TEARDOWN is always sent on stop
-//!   (`TeardownPolicy::Always`), so the next start does not meet a stale session.
+//!   (`TeardownPolicy::Always`), so the next start does not meet a stale session. With
+//!   `rtsp_http` TEARDOWN is sent once, through the tunnel (`TeardownPolicy::Auto`): a retry on a
+//!   fresh connection would go to the tunnel's loopback port, which leads nowhere once it closed.
 //! - [`UNTRUSTED_SENDER_REPORTS`]: sender reports that contradict arrival time by more than
 //!   `builder::MAX_SR_SKEW` (a camera with a wrong clock per stream) are not used to line up
 //!   tracks; arrival time is.
 //! - [`LOSS_TO_KEYFRAME`]: after packet loss, video is skipped to the next keyframe instead of
 //!   sending undecodable frames.
-//! - [`RTSP_HTTP_AS_TCP`]: (pull) `rtsp_http` (RTSP tunnelled in HTTP) is not supported by
-//!   retina: it is pulled over TCP interleaved instead, with a warning stream event.
 
 pub const IGNORE_BAD_RTCP: &str = "IgnoreBadRtcp";
 pub const MISSING_PARAMETER_SETS: &str = "ToleratesMissingParameterSets";
 pub const STALE_SESSIONS: &str = "StaleSessions";
 pub const UNTRUSTED_SENDER_REPORTS: &str = "UntrustedSenderReports";
 pub const LOSS_TO_KEYFRAME: &str = "LossSkipsToKeyframe";
-pub const RTSP_HTTP_AS_TCP: &str = "RtspHttpAsTcp";
