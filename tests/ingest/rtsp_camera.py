@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """A stand-in IP camera: gst-rtsp-server serving x264 + AAC at rtsp://127.0.0.1:PORT/cam with
 user/password (basic/digest per gst-rtsp-server's auth). Run with Debian's /usr/bin/python3
-(python3-gi, gir1.2-gst-rtsp-server-1.0). Usage: rtsp_camera.py PORT [USER PASSWORD]"""
+(python3-gi, gir1.2-gst-rtsp-server-1.0). Usage: rtsp_camera.py PORT [USER PASSWORD]
+
+The same port also takes RTSP tunnelled over HTTP (GET/POST with x-sessioncookie, GstRTSPClient).
+Every DESCRIBE and PLAY the server handles is logged on stderr as `request <METHOD> tunnelled=<yes|no>`
+(the connection's gst_rtsp_connection_is_tunneled()), so a test can tell how a client came in."""
 import sys
 
 import gi
@@ -34,6 +38,21 @@ if len(sys.argv) >= 4:
         "camera-user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
     factory.set_permissions(perms)
 server.get_mount_points().add_factory("/cam", factory)
+
+
+def log_request(method):
+    def on_request(client, _ctx):
+        tunnelled = "yes" if client.get_connection().is_tunneled() else "no"
+        print(f"request {method} tunnelled={tunnelled}", file=sys.stderr, flush=True)
+    return on_request
+
+
+def on_client(_server, client):
+    client.connect("describe-request", log_request("DESCRIBE"))
+    client.connect("play-request", log_request("PLAY"))
+
+
+server.connect("client-connected", on_client)
 server.attach(None)
 print("camera ready", flush=True)
 GLib.MainLoop().run()

@@ -1,7 +1,9 @@
 """Issue 4, RTSP pull: the appliance pulls from a real RTSP server (gst-rtsp-server, x264 + AAC, with
 credentials) when the event starts; hls.js and dash.js play it; the camera server is stopped and
 restarted mid-event and the event recovers by itself with a discontinuity; stopping the event stops the
-pull and the recording becomes VOD."""
+pull and the recording becomes VOD. Modes tcp, udp and rtsp_http (RTSP tunnelled over HTTP on the camera's
+RTSP port): the camera logs whether each DESCRIBE/PLAY came through a tunnel, and each mode must have come in
+the way it says."""
 from __future__ import annotations
 
 import os
@@ -51,12 +53,28 @@ class Camera:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def requests(self, run: int) -> list[tuple[str, bool]]:
+        """(method, tunnelled) of the DESCRIBE and PLAY requests the camera's `run`-th start handled."""
+        out = []
+        for line in (self.artifacts / f"camera-{run}.log").read_text(errors="replace").splitlines():
+            if line.startswith("request "):
+                method, tunnelled = line.split()[1:3]
+                out.append((method, tunnelled == "tunnelled=yes"))
+        return out
+
+    def assert_came_in(self, run: int, mode: str):
+        """Every DESCRIBE and PLAY of that run came through an RTSP-over-HTTP tunnel for rtsp_http, and
+        never did for the other modes; at least one PLAY was handled."""
+        reqs = self.requests(run)
+        assert ("PLAY", mode == "rtsp_http") in reqs, (mode, reqs)
+        assert all(t == (mode == "rtsp_http") for _, t in reqs), (mode, reqs)
+
     @property
     def url(self):
         return f"rtsp://{self.user}:{self.password}@127.0.0.1:{self.port}/cam"
 
 
-@pytest.mark.parametrize("mode", ["tcp", "udp"])
+@pytest.mark.parametrize("mode", ["tcp", "udp", "rtsp_http"])
 def test_pull_from_camera_recovers_after_the_camera_restarts(appliance, player, artifacts, mode):
     app = appliance
     cam = Camera(free_port(), artifacts).start()
@@ -75,6 +93,9 @@ def test_pull_from_camera_recovers_after_the_camera_restarts(appliance, player, 
             assert (s["videoWidth"], s["videoHeight"]) == (640, 360), s
             assert_no_fatal(player, pid)
             player.close_page(pid)
+        cam.assert_came_in(1, mode)
+        # The old fallback (rtsp_http pulled over plain TCP with a warning) is gone.
+        assert not [e for e in live.stream_events() if e["data"].get("resultCode") == "MPE_INGEST_RTSP_HTTP_AS_TCP"]
 
         # The camera goes away mid-event, then comes back on the same address.
         cam.stop()
@@ -92,6 +113,7 @@ def test_pull_from_camera_recovers_after_the_camera_restarts(appliance, player, 
         player.open("hls2", "hls", live.hls_url)
         s = player.wait_for("hls2", lambda s: advanced(s, 3.0), 45, "hls after the restart")
         assert_no_fatal(player, "hls2")
+        cam.assert_came_in(2, mode)
     finally:
         cam.stop()
     live.stop()
