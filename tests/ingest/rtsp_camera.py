@@ -4,7 +4,7 @@ user/password (basic/digest per gst-rtsp-server's auth). Run with Debian's /usr/
 (python3-gi, gir1.2-gst-rtsp-server-1.0). Usage: rtsp_camera.py PORT [USER PASSWORD]
 
 The same port also takes RTSP tunnelled over HTTP (GET/POST with x-sessioncookie, GstRTSPClient).
-Every DESCRIBE and PLAY the server handles is logged on stderr as `request <METHOD> tunnelled=<yes|no>`
+Every DESCRIBE, PLAY and TEARDOWN the server handles is logged on stderr as `request <METHOD> tunnelled=<yes|no>`
 (the connection's gst_rtsp_connection_is_tunneled()), so a test can tell how a client came in."""
 import sys
 
@@ -50,6 +50,7 @@ def log_request(method):
 def on_client(_server, client):
     client.connect("describe-request", log_request("DESCRIBE"))
     client.connect("play-request", log_request("PLAY"))
+    client.connect("teardown-request", log_request("TEARDOWN"))
 
 
 server.connect("client-connected", on_client)
