@@ -23,7 +23,10 @@
 //!   control URLs or a `Content-Base` naming its real address: retina sends every request, whatever
 //!   its URI, on its one connection (`RtspConnection`), i.e. through the tunnel. Only its TEARDOWN
 //!   retries open fresh connections (to the loopback port, where nothing listens any more), so the
-//!   puller asks for `TeardownPolicy::Auto` in this mode: TEARDOWN once, on the tunnel.
+//!   puller asks for `TeardownPolicy::Auto` in this mode: TEARDOWN once, on the tunnel. (Auto still
+//!   retries for live555 servers older than 2017.06.04, retina's known TCP bug; those connections
+//!   are refused, or in the unlucky case that a newer tunnel reused the port, take that tunnel's
+//!   one slot: its session then fails once and reconnects.)
 //! - HTTP authentication: credentials from the URL are sent as `Authorization: Basic` on the GET
 //!   and the POST only after the GET was answered 401 (one retry). HTTP Digest is not supported.
 //!   RTSP authentication (Basic or Digest on DESCRIBE, …) happens inside the tunnel, by retina.
