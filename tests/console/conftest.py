@@ -18,7 +18,7 @@ import pytest
 
 _HERE = Path(__file__).resolve().parent
 ROOT = _HERE.parents[1]
-for p in (str(_HERE), str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "live")):
+for p in (str(_HERE), str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "live"), str(ROOT / "tests" / "api")):
     if p not in sys.path:
         sys.path.insert(0, p)
 

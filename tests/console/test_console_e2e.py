@@ -131,6 +131,10 @@ def test_go_live_preview_stop_archive_and_every_page(appliance, browser, artifac
             "(() => { const c = document.querySelector('[data-testid=tracks] tr[data-track=video] td:nth-child(2)'); "
             "return c && /b\\/s$/.test(c.textContent) ? c.textContent : ''; })()", 15, "incoming video bitrate shown")
         assert "Mb/s" in bitrate or "kb/s" in bitrate, bitrate
+        line = browser.wait_until("(() => { const e = document.querySelector('[data-testid=video-input]'); "
+                                  "return e && /keyframe every/.test(e.textContent) ? e.textContent : ''; })()",
+                                  20, "the video input as measured")
+        assert line == "Video: 640×360 H.264, 30 fps, keyframe every 2.0 s", line
         browser.screenshot("event-live")
 
         browser.goto(app.http_base + "/console/#/")
@@ -342,6 +346,102 @@ def test_archive_sync_state_and_retry(artifacts, tmp_path):
         if enc:
             enc.close()
         browser.close()
+        app.stop()
+        shutil.copy(app.log_path, artifacts / "rms-edge.log")
+        app.cleanup()
+
+
+def test_cameras_page_adds_an_ip_camera_and_shows_its_picture_and_video_numbers(appliance, browser, artifacts):
+    """Cameras: an IP camera (gst-rtsp-server with a password) is added from the Cameras page, started from its
+    event page, and then shows its thumbnail (decoded from the newest keyframe) on the Cameras page; the event
+    page and dashboard show the video as measured (size, frame rate, keyframe interval)."""
+    import subprocess
+    from pathlib import Path
+
+    from appliance import free_port
+
+    app = appliance
+    port = free_port()
+    cam_log = open(artifacts / "camera.log", "w")
+    camera = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).resolve().parents[1] / "ingest" / "rtsp_camera.py"),
+                               str(port), "cam", "s3cret"], stdout=cam_log, stderr=subprocess.STDOUT)
+    try:
+        browser.goto(app.http_base + "/console/")
+        browser.wait("[data-testid=apikey]")
+        sign_in(browser, app, app.api_key)
+        browser.wait("[data-testid=events-card] h2")
+        browser.click("nav a[href='#/cameras']")
+        browser.wait("[data-testid=cam-url]")
+        assert "No IP cameras yet" in browser.text("[data-testid=rtsp-cameras]")
+        browser.fill("[data-testid=cam-name]", "lobby")
+        browser.fill("[data-testid=cam-url]", f"rtsp://cam:s3cret@127.0.0.1:{port}/cam")
+        browser.click("[data-testid=cam-add]")
+        browser.wait("[data-testid=start]", timeout_ms=60000)
+        browser.click("[data-testid=start]")
+        browser.wait_until("(() => { const e = document.querySelector('[data-testid=health-level]'); "
+                           "return e && e.dataset.level === 'good' ? 'good' : ''; })()", 60, "camera health turns good")
+        line = browser.wait_until("(() => { const e = document.querySelector('[data-testid=video-input]'); "
+                                  "return e && /keyframe every/.test(e.textContent) ? e.textContent : ''; })()",
+                                  30, "the video input line")
+        assert line.startswith("Video: 640×360 H.264, 30 fps, keyframe every 2.0 s"), line
+        assert browser.eval("document.querySelector('[data-testid=gop-warning]')") is None, "the camera's GOP is the event's"
+        browser.screenshot("camera-event")
+
+        browser.click("nav a[href='#/cameras']")
+        tile = "[data-camera=lobby]"
+        browser.wait(tile)
+        width = browser.wait_until(f"(() => {{ const i = document.querySelector('{tile} img[data-testid=camera-thumb]'); "
+                                   "return i && !i.hidden && i.complete && i.naturalWidth ? i.naturalWidth : 0; })()",
+                                   30, "the camera's thumbnail")
+        assert width == 320
+        assert browser.eval(f"document.querySelector('{tile} img').naturalHeight") == 180
+        assert "s3cret" not in browser.text(tile), "the camera's password is not shown"
+        browser.screenshot("cameras-rtsp")
+
+        browser.goto(app.http_base + "/console/#/")
+        cell = browser.wait_until("(() => { const c = document.querySelector('tr[data-event=lobby] [data-testid=event-video]'); "
+                                  "return c && /keyframe \\d/.test(c.textContent) ? c.textContent : ''; })()",
+                                  20, "dashboard shows frame rate and keyframe interval")
+        assert cell == "30 fps, keyframe 2.0 s", cell
+        browser.screenshot("dashboard-camera")
+        assert not browser.page_errors(), browser.page_errors()
+    finally:
+        camera.terminate()
+        camera.wait(10)
+        cam_log.close()
+
+
+def test_settings_page_sets_the_upload_bandwidth_cap(browser, artifacts, tmp_path):
+    """Settings: on an appliance with a storage target, the upload cap from config.toml is shown and changed
+    from the page; the API then reports the new cap; a bad window is refused in a sentence."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'upload-max-mbps = 20\n\n[storage.venue]\nkind = "dir"\npath = "{tmp_path / "cloud"}"\n')
+    app = Appliance(extra_args=["--config", str(cfg)])
+    app.start()
+    try:
+        browser.goto(app.http_base + "/console/#/settings")
+        browser.wait("[data-testid=apikey]")
+        sign_in(browser, app, app.api_key)
+        browser.wait("[data-testid=events-card] h2")
+        browser.goto(app.http_base + "/console/#/settings")
+        now = browser.wait_until("(() => { const e = document.querySelector('[data-testid=cap-now]'); "
+                                 "return e && /Uploads/.test(e.textContent) ? e.textContent : ''; })()", 15, "the cap now")
+        assert now == "Uploads are capped at 20 Mbit/s (from config.toml).", now
+        assert browser.value("[data-testid=cap-mbps]") == "20"
+        browser.fill("[data-testid=cap-window]", "25:00-01:00")
+        browser.click("[data-testid=cap-save]")
+        browser.wait("[data-testid=error]")
+        assert "uploadUnlimitedWindow" in browser.text("[data-testid=error]")
+        browser.fill("[data-testid=cap-mbps]", "6")
+        browser.fill("[data-testid=cap-window]", "22:00-06:00")
+        browser.click("[data-testid=cap-save]")
+        browser.wait("[data-testid=cap-saved]")
+        assert browser.text("[data-testid=cap-now]") == "Uploads are capped at 6 Mbit/s, except 22:00-06:00 UTC (set here)."
+        status, _, doc = app.json("GET", "/edge/v1/sync/settings")
+        assert doc == {"uploadMaxMbps": 6.0, "uploadUnlimitedWindow": "22:00-06:00", "source": "console"}, doc
+        browser.screenshot("settings-cap")
+        assert not browser.page_errors(), browser.page_errors()
+    finally:
         app.stop()
         shutil.copy(app.log_path, artifacts / "rms-edge.log")
         app.cleanup()

@@ -93,12 +93,18 @@ def test_kill9_mid_multipart_upload_resumes_after_restart(moto, make_appliance, 
     assert sent_after <= (total - done_at_kill) * 1.03 + 64 * 1024, (sent_after, total, done_at_kill)
 
 
-def test_upload_rate_stays_within_ten_percent_of_the_cap(azurite, make_appliance, encoders, tmp_path):
+@pytest.mark.parametrize("set_by", ["config", "console"])
+def test_upload_rate_stays_within_ten_percent_of_the_cap(azurite, make_appliance, encoders, tmp_path, set_by):
+    """The cap from config.toml, or set at run time (PUT /edge/v1/sync/settings, as the console's Settings
+    page does) on an appliance configured without one."""
     proxy = Proxy(azurite.port).start()
     mbps = 8
     cfg = config_file(tmp_path, azurite.storage_toml("venue", endpoint_port=proxy.port), default_storage="venue",
-                      upload_part_size_kib=256, upload_max_mbps=mbps)
+                      upload_part_size_kib=256, upload_max_mbps=mbps if set_by == "config" else 0)
     app = make_appliance(cfg)
+    if set_by == "console":
+        status, _, doc = app.json("PUT", "/edge/v1/sync/settings", {"uploadMaxMbps": mbps, "uploadUnlimitedWindow": ""})
+        assert status == 200 and doc == {"uploadMaxMbps": mbps, "uploadUnlimitedWindow": "", "source": "console"}, doc
     live = make_live(app)
     record(live, encoders, segments=5, **cbr(6))
     t0 = time.monotonic()

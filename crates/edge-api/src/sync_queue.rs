@@ -119,7 +119,7 @@ async fn list(State(st): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 fn sync_service(st: &Shared) -> ApiResult<&edge_sync::SyncService> {
-    st.sync.as_ref().ok_or_else(|| {
+    st.sync.as_ref().filter(|s| !s.targets().is_empty()).ok_or_else(|| {
         ApiError::not_found(
             "Archive sync is not configured: add a [storage.<name>] target to the appliance's config.toml and restart it.",
         )
