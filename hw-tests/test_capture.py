@@ -78,6 +78,31 @@ def test_capture_failure_recovers_by_itself(target, api, capture_device, tmp_pat
     _capture_event(target, api, unplug)
 
 
+def _jpeg_width(data: bytes) -> int:
+    assert data[:3] == b"\xff\xd8\xff", f"not a JPEG: {data[:32]!r}"
+    i = data.index(b"\xff\xc0")
+    return int.from_bytes(data[i + 7:i + 9], "big")
+
+
+def _thumbnail(target, api, path: str):
+    return target.http("GET", target.http_base + path, headers={"Authorization": f"Bearer {api.token()}"})
+
+
+@pytest.mark.product
+@pytest.mark.ssh
+@pytest.mark.v4l2
+def test_idle_capture_device_thumbnail(target, api, capture_device):  # noqa: F811
+    """The console's picture of a device no event uses: a frame grabbed by `rms-edge thumbnail --device`."""
+    s, _, body = _thumbnail(target, api, "/edge/v1/captureDevices")
+    assert s == 200, body
+    dev = json.loads(body)["value"][0]
+    s, headers, pic = _thumbnail(target, api, f"/edge/v1/captureDevices/{dev['id']}/thumbnail?width=320")
+    assert s == 200, pic[:500]
+    assert _jpeg_width(pic) == 320
+    s, _, err = _thumbnail(target, api, "/edge/v1/captureDevices/usb-nothing-video-index0/thumbnail")
+    assert s == 404 and b"not connected" in err, err
+
+
 def _capture_event(target, api, unplug=None):
     s, _, body = target.http("GET", target.http_base + "/edge/v1/captureDevices", headers={"Authorization": f"Bearer {api.token()}"})
     assert s == 200, body
@@ -113,6 +138,14 @@ def _capture_event(target, api, unplug=None):
         play = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", manifest, "-t", "3", "-f", "null", "-"],
                               capture_output=True, text=True, timeout=120)
         assert play.returncode == 0, play.stderr[-2000:]
+        # The console's numbers and pictures: the video as packaged, the event's thumbnail, and the device's
+        # thumbnail while the event holds it (served through the event: a device is opened once).
+        s, _, st = api.arm("POST", f"{ev}/getStatus", {})
+        vi = st["value"][0]["videoInput"]
+        assert vi and vi["width"] > 0 and vi["frameRate"] and abs(vi["frameRate"] - 30) < 1, vi
+        for path in (f"/edge/v1/liveEvents/{name}/thumbnail", f"/edge/v1/captureDevices/{dev['id']}/thumbnail"):
+            s, _, pic = _thumbnail(target, api, path)
+            assert s == 200 and _jpeg_width(pic) == 320, (path, s, pic[:300])
 
         if unplug:
             unplug(api, ev)
