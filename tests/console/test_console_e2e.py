@@ -179,6 +179,10 @@ def test_go_live_preview_stop_archive_and_every_page(appliance, browser, artifac
     browser.wait("[data-testid=keys] table")
     assert browser.text("[data-testid=version]") == "rms-edge 0.1.0"
     assert f"rtmp://127.0.0.1:{app.rtmp_port}/live" in browser.text("[data-testid=listeners]")
+    enc_fact = browser.wait_until("(() => { const e = document.querySelector('[data-testid=video-encoder]'); "
+                                  "return e && !/Probing/.test(e.textContent) ? e.textContent : ''; })()", 20, "the encoder probe")
+    _, _, probe = app.json("GET", "/edge/v1/encoders")
+    assert enc_fact.startswith(probe["encoder"] + (" (hardware)" if probe["hardware"] else " (software)")), (enc_fact, probe)
     browser.fill("[data-testid=key-name]", "ops-laptop")
     browser.click("[data-testid=create-key]")
     browser.wait("[data-testid=new-key]")

@@ -248,6 +248,8 @@ export class Api {
       throw e;
     }
   }
+  /** The video encoder transcoding uses here, and why: {encoder, hardware, decoder, reason}. */
+  encoders() { return this.call('GET', '/edge/v1/encoders'); }
   /** The local capture devices (V4L2), by stable id. */
   async captureDevices() { return (await this.call('GET', '/edge/v1/captureDevices')).value || []; }
   /**

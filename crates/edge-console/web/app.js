@@ -785,6 +785,11 @@ async function settingsPage() {
     } catch (e) { put(newKeyBox, errorBox(e)); }
   } }, h('label', { for: 'key-name' }, 'New key name'), keyName, h('button', { type: 'submit', 'data-testid': 'create-key' }, 'Create key'));
   await renderKeys();
+  // The probe runs in a child process on the appliance (a second or so): filled in when it answers.
+  const encoderFact = h('dd', { 'data-testid': 'video-encoder' }, 'Probing…');
+  api.encoders().then((e) => put(encoderFact, h('code', {}, e.encoder), e.hardware ? ' (hardware)' : ' (software)',
+    e.reason ? h('div', { class: 'muted small' }, e.reason) : null))
+    .catch((e) => put(encoderFact, explain(e)));
   const targets = sync && (sync.targets || sync.storageTargets);
   return h('div', { class: 'grid' },
     h('div', { class: 'card' }, h('h1', {}, 'Settings'), h('dl', { class: 'facts' },
@@ -794,6 +799,7 @@ async function settingsPage() {
       h('dt', {}, 'Version'), h('dd', { 'data-testid': 'version' }, `rms-edge ${sys.version}`),
       h('dt', {}, 'Data disk'), h('dd', {}, `${sys.disk.path}: ${diskSummary(sys.disk).text}`),
       h('dt', {}, 'Hardware encoder'), h('dd', {}, sys.hardwareEncoderNote),
+      h('dt', {}, 'Video encoder'), encoderFact,
       h('dt', {}, 'Transcoding'), h('dd', {}, sys.transcoding.note),
       h('dt', {}, 'Capture devices'), h('dd', {}, sys.captureDevices.length ? sys.captureDevices.map((d) => d.path).join(', ') : sys.captureNote)),
     h('p', { class: 'muted small' }, 'The public host, ports and storage are set in the appliance\'s config.toml (or its flags) and need a restart.')),
