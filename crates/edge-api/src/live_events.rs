@@ -254,9 +254,16 @@ fn validate(v: &Value, existing: Option<&LiveEventRow>) -> ApiResult<Validated> 
             ApiError::invalid_parameter("An RTSPPull live event needs the camera's URL: set 'properties.input.rtspPullUrl' or the tag 'IngestOptions.RtspPullUrl' (rtsp://user:password@camera/stream).")
         })?;
         let lower = url.to_ascii_lowercase();
-        if !(lower.starts_with("rtsp://") || lower.starts_with("rtsps://")) || url.len() < 9 {
+        if lower.starts_with("rtsps://") {
+            // The pull client (retina) speaks RTSP over TCP, UDP and HTTP tunnels, not over TLS.
             return Err(ApiError::invalid_parameter(format!(
-                "The RTSP pull URL must start with rtsp:// or rtsps:// (got '{}').",
+                "RTSP over TLS (rtsps://) is not supported for camera pulls: use the camera's rtsp:// URL (got '{}').",
+                redact_url(&url)
+            )));
+        }
+        if !lower.starts_with("rtsp://") || url.len() < 8 {
+            return Err(ApiError::invalid_parameter(format!(
+                "The RTSP pull URL must start with rtsp:// (got '{}').",
                 redact_url(&url)
             )));
         }
@@ -1005,6 +1012,14 @@ mod tests {
                 "address",
             ),
             (json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTSPPull"}}}), "rtspPullUrl"),
+            (
+                json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTSPPull", "rtspPullUrl": "rtsps://u:secret@cam/s"}}}),
+                "not supported for camera pulls: use the camera's rtsp:// URL (got 'rtsps://cam/s')",
+            ),
+            (
+                json!({"location": "x", "properties": {"input": {"streamingProtocol": "RTSPPull", "rtspPullUrl": "http://cam/s"}}}),
+                "must start with rtsp://",
+            ),
             (
                 json!({"location": "x", "properties": {"input": {"streamingProtocol": "SRT", "srtPassphrase": "short"}}}),
                 "passphrase",

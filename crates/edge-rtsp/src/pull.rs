@@ -157,12 +157,15 @@ pub async fn run(cfg: PullConfig, host: Arc<dyn PullHost>, mut stop: watch::Rece
             return;
         }
     };
-    if cfg.mode == PullMode::RtspHttp && url.scheme() != "rtsp" {
+    if url.scheme() != "rtsp" {
+        // retina speaks RTSP over TCP and UDP (and our HTTP tunnel), not over TLS: say so once
+        // instead of failing every retry. (The API refuses such URLs at create; this covers
+        // events stored before it did.)
         host.report(
             "StreamEvent/InvalidConnection",
             "Error",
             "MPE_INGEST_RTSP_PULL_URL",
-            "rtsp_http (RTSP tunnelled over HTTP) needs an rtsp:// camera URL: RTSP over HTTPS (rtsps://) is not supported.",
+            "RTSP over TLS (rtsps://) is not supported for camera pulls: use the camera's rtsp:// URL.",
         );
         return;
     }
