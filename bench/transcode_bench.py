@@ -4,8 +4,9 @@ Frames per second of the Standard ladder (1280x720 3500k, 960x540 2200k, 704x396
 2 s GOP, no B-frames, CBR) from a 1080p30 H.264 input on the software path, side by side in one run:
 
   * rms-edge: `rms-edge transcode-worker` (the process the appliance supervises per event: GStreamer appsrc ->
-    avdec_h264 -> videorate -> tee -> 4 x (videoscale -> x264enc) -> appsink), fed the input's access units over
-    its framed stdin protocol as fast as it takes them; the clock stops when its End arrives (every frame out).
+    avdec_h264 -> videorate -> tee -> 4 x (videoscale -> x264enc) -> appsink), reading the input's access units in
+    its framed stdin protocol from a file written before the clock starts (as ffmpeg reads its input file), its
+    output parsed in place; the clock stops when its End arrives (every frame out).
   * ffmpeg: one process decoding the same file once, `split=4` -> 4 x (scale -> libx264) -> null muxer, the same
     x264 preset, bitrates, GOP (-g/-keyint_min, no scene cut), no B-frames and CBR with filler (nal-hrd=cbr).
 
@@ -27,7 +28,6 @@ import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -96,53 +96,59 @@ def cpu_children() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_worker(binary: str, avcc: bytes, units, preset: str) -> dict:
+def worker_input(avcc: bytes, units, preset: str) -> Path:
+    """The worker's whole stdin (config, track, every unit, end) in a file, made before the clock starts, as
+    ffmpeg's input is: the harness then costs the machine nothing while both sides run."""
     cfg = {"event": "bench", "preset": "Default720p", "key_frame_interval_ms": 2000, "x264_speed_preset": preset}
+    out = CACHE / f"worker-in-{preset}-{len(units)}.bin"
+    with open(out, "wb") as w:
+        w.write(frame(T_CONFIG, json.dumps(cfg).encode()))
+        w.write(frame(T_TRACKS, tracks_payload(avcc)))
+        for i, (key, data) in enumerate(units):
+            ts = i * 3000
+            w.write(frame(T_UNIT, struct.pack(">IqqB", 1, ts, ts, 1 if key else 0) + data))
+        w.write(frame(T_END, b""))
+    return out
+
+
+def run_worker(binary: str, stdin_file: Path, frames: int) -> dict:
     env = dict(os.environ, RMS_EDGE_WORKER_LOG="warn")
     c0 = cpu_children()
     t0 = time.monotonic()
-    p = subprocess.Popen([binary, "transcode-worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    with open(stdin_file, "rb") as stdin:
+        p = subprocess.Popen([binary, "transcode-worker"], stdin=stdin, stdout=subprocess.PIPE, env=env)
     counts: dict[int, int] = {}
-    done = threading.Event()
-
-    def reader():
-        buf = b""
-        while True:
-            chunk = p.stdout.read1(1 << 20)
-            if not chunk:
+    done = False
+    buf = bytearray()
+    pos = 0
+    # Frames are parsed in place (an offset into one buffer, compacted per read), so reading the worker's
+    # output stays linear in its size.
+    while not done:
+        chunk = p.stdout.read1(1 << 20)
+        if not chunk:
+            break
+        del buf[:pos]
+        pos = 0
+        buf += chunk
+        while len(buf) - pos >= 4:
+            n = int.from_bytes(buf[pos:pos + 4], "big")
+            if len(buf) - pos < 4 + n:
                 break
-            buf += chunk
-            while len(buf) >= 4:
-                n = struct.unpack(">I", buf[:4])[0]
-                if len(buf) < 4 + n:
-                    break
-                typ, body = buf[4], buf[5:4 + n]
-                buf = buf[4 + n:]
-                if typ == T_UNIT:
-                    tr = struct.unpack(">I", body[:4])[0]
-                    counts[tr] = counts.get(tr, 0) + 1
-                elif typ == T_END:
-                    done.set()
-                    return
-                elif typ == T_EVENT and b'"Error"' in body:
-                    print("worker error:", body.decode(errors="replace"), file=sys.stderr)
-
-    th = threading.Thread(target=reader, daemon=True)
-    th.start()
-    w = p.stdin
-    w.write(frame(T_CONFIG, json.dumps(cfg).encode()))
-    w.write(frame(T_TRACKS, tracks_payload(avcc)))
-    for i, (key, data) in enumerate(units):
-        ts = i * 3000
-        w.write(frame(T_UNIT, struct.pack(">IqqB", 1, ts, ts, 1 if key else 0) + data))
-    w.write(frame(T_END, b""))
-    w.flush()
-    ok = done.wait(600)
+            typ = buf[pos + 4]
+            if typ == T_UNIT:
+                tr = int.from_bytes(buf[pos + 5:pos + 9], "big")
+                counts[tr] = counts.get(tr, 0) + 1
+            elif typ == T_END:
+                done = True
+                break
+            elif typ == T_EVENT and b'"Error"' in buf[pos + 5:pos + 4 + n]:
+                print("worker error:", bytes(buf[pos + 5:pos + 4 + n]).decode(errors="replace"), file=sys.stderr)
+            pos += 4 + n
     wall = time.monotonic() - t0
-    w.close()
+    p.stdout.close()
     p.wait(30)
-    assert ok, "the worker did not finish"
-    return {"wall": wall, "fps": len(units) / wall, "cpu": cpu_children() - c0, "frames": counts}
+    assert done, "the worker did not finish"
+    return {"wall": wall, "fps": frames / wall, "cpu": cpu_children() - c0, "frames": counts}
 
 
 def run_ffmpeg(path: Path, frames: int, preset: str) -> dict:
@@ -175,9 +181,10 @@ def main() -> None:
     avcc, units = access_units(path.read_bytes())
     print(f"input: {path.name}, {len(units)} frames 1920x1080, {sum(k for k, _ in units)} keyframes; "
           f"x264 preset {a.preset}; binary {binary}", file=sys.stderr)
+    stdin_file = worker_input(avcc, units, a.preset)
     ours, theirs = [], []
     for r in range(a.runs):
-        o = run_worker(binary, avcc, units, a.preset)
+        o = run_worker(binary, stdin_file, len(units))
         assert len(o["frames"]) == len(LADDER) and all(v >= len(units) - 2 for v in o["frames"].values()), o
         ours.append(o)
         f = run_ffmpeg(path, len(units), a.preset)

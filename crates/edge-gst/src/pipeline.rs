@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! appsrc(avc|hvc1) ! h26xparse ! decoder ! videoconvert ! videorate ! I420@30 ! tee
-//!   tee. ! queue ! videoscale ! I420 top rung ! tee top ! queue ! encoder ! ... ! appsink    (top rung)
-//!   top. ! queue ! videoscale ! I420 WxH ! encoder ! video/x-h264,profile=high ! h264parse ! avc/au ! appsink  (other rungs)
+//!   t.  ! queue ! videoscale ! I420 rung 0 ! tee r0 ! queue ! encoder ! video/x-h264,profile=high ! h264parse ! avc/au ! appsink
+//!   r0. ! queue ! videoscale ! I420 rung 1 ! tee r1 ! queue ! encoder ! … ! appsink     (each rung from the one above)
+//!   r1. ! …
 //! appsrc(aac raw) ! aacparse ! avdec_aac ! audioconvert ! audioresample ! 48k stereo ! audiorate skip-to-first=true ! aac enc ! appsink
 //! ```
 //!
@@ -74,6 +75,30 @@ fn list_dev(dir: &str, prefix: &str) -> Vec<String> {
 }
 
 /// The launch description of one encoder element for a rung (from the property table).
+/// The video branches of a ladder (one `gst-launch` line each), from the tee `t` of the decoded input.
+///
+/// Scaling cascade: each rung is scaled from the rung above it (the top one from the input), never all
+/// from the input: GStreamer's scaler costs grow with the downscale ratio (its filter widens), so
+/// 1080p → 720p → 540p → 396p → 288p in steps of ~1.3× takes about 9 % less CPU for the whole
+/// Standard ladder than scaling every rung from 720p, at the same picture (41 dB PSNR between the
+/// two 288p outputs; docs/benchmarks.md).
+pub fn ladder_branches(rungs: &[Rung], encoder: impl Fn(&Rung) -> String) -> Vec<String> {
+    const QUEUE: &str = "queue max-size-buffers=8 max-size-bytes=0 max-size-time=0";
+    let mut out = Vec::with_capacity(rungs.len());
+    for (i, r) in rungs.iter().enumerate() {
+        let from = if i == 0 { "t.".to_owned() } else { format!("r{}.", i - 1) };
+        // A rung that feeds the next one splits after its scaler: one branch encodes, one scales on.
+        let split = if i + 1 < rungs.len() { format!(" ! tee name=r{i} ! {QUEUE}") } else { String::new() };
+        out.push(format!(
+            "{from} ! {QUEUE} ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1{split} ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false async=false max-buffers=16\n",
+            r.width,
+            r.height,
+            encoder(r)
+        ));
+    }
+    out
+}
+
 pub fn encoder_desc(kind: EncoderKind, rung: &Rung, gop: u32, x264_speed: &str) -> String {
     let p = kind.props();
     let mut s = p.element.to_owned();
@@ -315,31 +340,8 @@ impl Ladder {
                 "appsrc name=vsrc format=time is-live=false block=true max-buffers=30 max-bytes=0 max-time=0 ! {parse} ! {dec} ! videoconvert ! videorate name=rate skip-to-first=true ! video/x-raw,format=I420,framerate={FPS}/1 ! tee name=t\n"
             );
         }
-        {
-            // Scaling cascade: the top rung is scaled from the input once, the others from the top rung
-            // (a quarter to half the pixels of a 1080p input to read per rendition).
-            for (i, r) in rungs.iter().enumerate() {
-                let (from, scale) = match i {
-                    0 => (
-                        "t.",
-                        format!(
-                            "videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 ! tee name=top ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0",
-                            r.width, r.height
-                        ),
-                    ),
-                    _ => (
-                        "top.",
-                        format!(
-                            "videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1",
-                            r.width, r.height
-                        ),
-                    ),
-                };
-                desc += &format!(
-                    "{from} ! queue max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! {scale} ! {} ! video/x-h264,profile=high ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v{i} sync=false async=false max-buffers=16\n",
-                    encoder_desc(choice.encoder, r, gop, &cfg.x264_speed_preset)
-                );
-            }
+        for line in ladder_branches(&rungs, |r| encoder_desc(choice.encoder, r, gop, &cfg.x264_speed_preset)) {
+            desc += &line;
         }
         if audio.is_some() {
             let aenc = if gst::ElementFactory::find("avenc_aac").is_some() { "avenc_aac" } else { "voaacenc" };
@@ -599,5 +601,31 @@ fn bus_event(msg: &gst::Message) -> Option<WorkerEvent> {
         MessageView::Warning(w) => Some(WorkerEvent::Warning { source: source(), message: w.error().to_string() }),
         MessageView::Eos(_) => Some(WorkerEvent::Drained),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rung_is_scaled_from_the_one_above_and_feeds_its_own_sink() {
+        let rungs = crate::ladder::select(crate::ladder::Preset::Default720p, 1920, 1080);
+        let lines = ladder_branches(&rungs, |r| format!("enc{}", r.height));
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("t. ! queue") && lines[0].contains("width=1280,height=720"));
+        assert!(lines[0].contains("tee name=r0"));
+        assert!(lines[1].starts_with("r0. ! queue") && lines[1].contains("width=960,height=540"));
+        assert!(lines[1].contains("tee name=r1"));
+        assert!(lines[3].starts_with("r2. ! queue") && lines[3].contains("width=512,height=288"));
+        assert!(!lines[3].contains("tee"));
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.contains(&format!("enc{} !", rungs[i].height)), "{l}");
+            assert!(l.ends_with(&format!("appsink name=v{i} sync=false async=false max-buffers=16\n")), "{l}");
+        }
+        // One rung (a small input): no tee at all.
+        let one = ladder_branches(&crate::ladder::select(crate::ladder::Preset::Default720p, 320, 240), |_| "e".into());
+        assert_eq!(one.len(), 1);
+        assert!(!one[0].contains("tee"));
     }
 }
