@@ -26,6 +26,17 @@ echo
 echo "## Live path (issue 3)"
 python3 bench/live_bench.py "$@"
 echo
+echo "## Ingest: SRT vs RTMP (issue 4)"
+python3 bench/srt_bench.py
+echo
+echo "## Transcoding: Standard ladder vs ffmpeg (issue 5)"
+python3 bench/transcode_bench.py --runs 7 --binary target/release/rms-edge
+echo
+echo "## Low latency (issue 8)"
+# Players (Chromium via playwright-core) and the venv: scripts/install-test-deps.sh.
+[ -x .venv/bin/python ] && [ -d tests/js/node_modules/playwright-core ] || scripts/install-test-deps.sh
+.venv/bin/python bench/ll_bench.py --bin target/release/rms-edge
+echo
 echo "## Technician console (issue 9)"
 python3 bench/console_bench.py
 echo
