@@ -118,14 +118,14 @@ RDEPENDS:${PN} = "\
     gstreamer1.0-libav \
     gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-app \
-    gstreamer1.0-plugins-base-playback \
-    gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-base-audioconvert \
     gstreamer1.0-plugins-base-audiorate \
     gstreamer1.0-plugins-base-audioresample \
+    gstreamer1.0-plugins-base-playback \
     gstreamer1.0-plugins-base-videoconvertscale \
     gstreamer1.0-plugins-base-videorate \
     gstreamer1.0-plugins-good-audioparsers \
+    gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-ugly-x264 \
 "
 RDEPENDS:${PN}-firewall = "nftables"
