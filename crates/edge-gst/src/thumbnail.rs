@@ -184,10 +184,8 @@ mod tests {
         (config, frame)
     }
 
-    #[test]
-    fn a_keyframe_becomes_a_jpeg_of_the_asked_width_and_the_pictures_aspect() {
-        let (config, frame) = keyframe(640, 360);
-        let track = edge_media::Track {
+    fn h264_track(config: bytes::Bytes) -> edge_media::Track {
+        edge_media::Track {
             id: 1,
             codec: Codec::H264,
             timescale: 90_000,
@@ -198,7 +196,13 @@ mod tests {
             sample_rate: 0,
             channels: 0,
             bitrate: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_keyframe_becomes_a_jpeg_of_the_asked_width_and_the_pictures_aspect() {
+        let (config, frame) = keyframe(640, 360);
+        let track = h264_track(config);
         let unit = crate::proto::WireUnit { track: 1, dts: 0, pts: 0, keyframe: true, data: frame };
         let mut input = bytes::BytesMut::new();
         crate::proto::encode(&Msg::Tracks(vec![track]), &mut input);
@@ -211,18 +215,7 @@ mod tests {
             (u16::from_be_bytes([jpeg[sof + 5], jpeg[sof + 6]]), u16::from_be_bytes([jpeg[sof + 7], jpeg[sof + 8]]));
         assert_eq!((w, h), (320, 180));
         // A corrupt frame is an error, not a hang or a crash.
-        let track2 = edge_media::Track {
-            id: 1,
-            codec: Codec::H264,
-            timescale: 90_000,
-            config: bytes::Bytes::from_static(&[1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]),
-            codec_string: String::new(),
-            width: 0,
-            height: 0,
-            sample_rate: 0,
-            channels: 0,
-            bitrate: 0,
-        };
+        let track2 = h264_track(bytes::Bytes::from_static(&[1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
         let mut bad = bytes::BytesMut::new();
         crate::proto::encode(&Msg::Tracks(vec![track2]), &mut bad);
         crate::proto::encode(
