@@ -319,7 +319,9 @@ def check_multivariant(live: Live, *, width: int, height: int) -> dict:
     assert any(c.lower() == avc.lower() for c in codecs), f"CODECS {codecs} lacks {avc} (from the init segment's avcC)"
     assert "mp4a.40.2" in codecs, f"CODECS {codecs} lacks mp4a.40.2 (AAC-LC)"
     bw = int(v.attrs["BANDWIDTH"])
-    assert 1_000_000 < bw < 4_000_000, f"BANDWIDTH {bw} for a 1.5 Mb/s + 128 kb/s stream"
+    # BANDWIDTH is the peak of one segment (RFC 8216): a short segment holding an IDR (e.g. the last one
+    # before a reconnect) of this unconstrained 1.5 Mb/s x264 stream has measured 4.07 Mb/s.
+    assert 1_000_000 < bw < 6_000_000, f"BANDWIDTH {bw} for a 1.5 Mb/s + 128 kb/s stream"
     audio_media = [m for m in mv.media if m.get("TYPE") == "AUDIO"]
     if audio_media:
         assert v.attrs.get("AUDIO") in {m.get("GROUP-ID") for m in audio_media}, \
