@@ -85,17 +85,13 @@ pub fn router(st: Shared, maker: ThumbnailMaker) -> Router {
 fn width(q: &WidthQuery) -> ApiResult<u32> {
     match q.width {
         None => Ok(DEFAULT_WIDTH),
-        Some(w) if (16..=edge_gst_max_width()).contains(&w) => Ok(w & !1),
+        Some(w) if edge_gst::THUMBNAIL_WIDTHS.contains(&w) => Ok(w & !1),
         Some(w) => Err(ApiError::invalid_parameter(format!(
-            "width {w} is out of range: ask for 16 to {} pixels.",
-            edge_gst_max_width()
+            "width {w} is out of range: ask for {} to {} pixels.",
+            edge_gst::THUMBNAIL_WIDTHS.start(),
+            edge_gst::THUMBNAIL_WIDTHS.end()
         ))),
     }
-}
-
-/// `edge_gst::thumbnail::MAX_WIDTH` (that module needs GStreamer, which this crate does not link).
-const fn edge_gst_max_width() -> u32 {
-    1280
 }
 
 fn jpeg(data: Bytes) -> Response {

@@ -11,6 +11,10 @@
 //!   (`rms-edge thumbnail`).
 
 pub mod capture;
+
+/// Thumbnail widths accepted (`rms-edge thumbnail`, `GET …/thumbnail?width=`); the height follows the
+/// picture's aspect ratio. Here, not in `thumbnail`, so the API can check a width without GStreamer.
+pub const THUMBNAIL_WIDTHS: std::ops::RangeInclusive<u32> = 16..=1280;
 pub mod encoders;
 pub mod ladder;
 pub mod proto;

@@ -15,8 +15,8 @@ use gstreamer_app as gst_app;
 
 use crate::proto::{Decoder, Msg};
 
-/// Largest thumbnail width; the height follows the picture's aspect ratio.
-pub const MAX_WIDTH: u32 = 1280;
+/// Largest thumbnail width (the range is [`crate::THUMBNAIL_WIDTHS`]).
+pub const MAX_WIDTH: u32 = *crate::THUMBNAIL_WIDTHS.end();
 /// Longest a thumbnail may take before it is given up.
 const DEADLINE: Duration = Duration::from_secs(8);
 
@@ -24,7 +24,7 @@ const DEADLINE: Duration = Duration::from_secs(8);
 fn tail(width: u32) -> String {
     format!(
         "videoconvert ! videoscale ! video/x-raw,width={},pixel-aspect-ratio=1/1 ! jpegenc quality=80 ! appsink name=out sync=false max-buffers=1 drop=true",
-        width.clamp(16, MAX_WIDTH) & !1
+        width.clamp(*crate::THUMBNAIL_WIDTHS.start(), MAX_WIDTH) & !1
     )
 }
 
