@@ -72,6 +72,8 @@ struct Inner {
     wake: Arc<tokio::sync::Notify>,
     status: Arc<Mutex<worker::Status>>,
     worker: Mutex<Option<worker::Worker>>,
+    /// Whether the cap in force was set at run time (kept in `meta`) rather than by the configuration.
+    cap_set_at_run_time: std::sync::atomic::AtomicBool,
 }
 
 impl SyncService {
@@ -91,8 +93,12 @@ impl SyncService {
         // A cap set from the console (PUT /edge/v1/sync/settings) outlives restarts and wins over
         // the configuration's; request timeouts keep following the configured cap (a guess at the
         // link's speed), as a lower cap only spaces requests out.
+        let mut cap_set = false;
         match stored_cap(&db) {
-            Ok(Some(s)) => schedule = s,
+            Ok(Some(s)) => {
+                schedule = s;
+                cap_set = true;
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!("the upload cap set from the console is unreadable, using the configured one: {e}")
@@ -137,6 +143,7 @@ impl SyncService {
                 wake,
                 status,
                 worker: Mutex::new(Some(w)),
+                cap_set_at_run_time: cap_set.into(),
             }),
         })
     }
@@ -151,7 +158,7 @@ impl SyncService {
     /// was set at run time rather than by the configuration).
     pub async fn upload_cap(&self) -> (f64, String, bool) {
         let s = self.inner.shared.limiter.lock().await.schedule();
-        let set = self.inner.db.meta_get(CAP_KEY).ok().flatten().is_some();
+        let set = self.inner.cap_set_at_run_time.load(Ordering::Relaxed);
         (s.mbps, s.unlimited.map(|w| w.to_string()).unwrap_or_default(), set)
     }
 
@@ -165,6 +172,7 @@ impl SyncService {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         self.inner.shared.limiter.lock().await.set_schedule(schedule);
+        self.inner.cap_set_at_run_time.store(true, Ordering::Relaxed);
         tracing::info!(mbps, unlimited_window, "upload cap changed");
         Ok(())
     }
