@@ -477,7 +477,7 @@ pub(crate) fn endpoints(st: &Shared, ev: &LiveEventRow) -> Vec<Value> {
         StreamingProtocol::Srt => {
             // Ready to paste into ffmpeg/OBS: the passphrase alphabet needs no escaping (ffmpeg
             // does not decode it), `pbkeylen` is always stated with a passphrase (libsrt callers
-            // that omit it crash srt-tokio 0.4.4's listener), and ffmpeg/OBS read `latency` in
+            // that omit it send key material srt-protocol 0.4.4's handshake cannot take), and ffmpeg/OBS read `latency` in
             // microseconds (srt-live-transmit and GStreamer read milliseconds).
             let mut url = format!("srt://{h}:{}?streamid={token}", a.srt_port);
             let input = &ev.properties["input"];

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +107,19 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut media: Option<MediaSender> = None;
     let mut buf = vec![0u8; READ_BUF];
     let mut stopping = *shutdown.borrow();
+    // The timer and the shutdown wait live as long as the connection: made anew for every
+    // read, they cost a timer-wheel and a Notify registration per read (a few per video
+    // frame). Moving the deadline later is a lock-free update of the registered timer.
+    let stop = async move {
+        while shutdown.changed().await.is_ok() {
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    };
+    let mut stop = pin!(stop);
+    let mut stop_seen = stopping;
+    let mut timer = pin!(sleep_until(Instant::now() + Duration::from_secs(3600)));
     loop {
         let actions = if stopping {
             stopping = false;
@@ -113,6 +127,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             let deadline =
                 conn.deadline().map_or_else(|| Instant::now() + Duration::from_secs(3600), Instant::from_std);
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 r = stream.read(&mut buf) => {
                     let now = std::time::Instant::now();
@@ -122,11 +139,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                         Err(e) => conn.handle_closed(Some(e.to_string()), now),
                     }
                 }
-                _ = sleep_until(deadline) => conn.handle_timeout(std::time::Instant::now()),
-                r = shutdown.changed() => {
-                    if r.is_err() || *shutdown.borrow() {
-                        stopping = true;
-                    }
+                _ = &mut timer => conn.handle_timeout(std::time::Instant::now()),
+                _ = &mut stop, if !stop_seen => {
+                    stop_seen = true;
+                    stopping = true;
                     continue;
                 }
             }

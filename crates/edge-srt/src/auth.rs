@@ -39,7 +39,7 @@ pub struct SrtEventSettings {
     pub passphrase: Option<String>,
     /// The AES key length the event requires (16, 24, 32); `None`: whatever the caller uses.
     pub key_length: Option<u8>,
-    /// `input.srtLatency`. srt-tokio 0.4.4 cannot set a latency per connection: the session's
+    /// `input.srtLatency`. srt-protocol 0.4.4's listener has one latency for all connections: the session's
     /// latency is the larger of the listener's ([`crate::SrtConfig::latency`]) and the
     /// caller's; a smaller result than this is logged and shown in the statistics. Put it in
     /// the encoder's URL ([`crate::publish_url`]).

@@ -1,9 +1,49 @@
 //! Fuzz target bodies, callable from stable unit tests (and from `fuzz/fuzz_targets/`). The
 //! TS demultiplexer's are in [`edge_ts::fuzz`].
 
-use crate::parse_stream_id;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
 
-/// Stream-id parsing on arbitrary bytes (as text, the way srt-tokio hands it over).
+use srt_protocol::listener::{Action, Input, MultiplexListener};
+use srt_protocol::settings::ConnInitSettings;
+
+use crate::parse_stream_id;
+use crate::transport::parse_packet;
+
+/// Datagrams (`[len u16 BE][bytes]`, first byte's low bit: IPv6 addressing) through the
+/// listener's path: the guarded parser, then srt-protocol's handshake state machine, following
+/// its actions the way the listener task does. Panics inside srt-protocol are caught there as
+/// in production; this finds aborts, hangs and runaway allocations, and a handshake that
+/// loops on its own actions.
+pub fn srt_packet(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else { return };
+    let ipv6 = flags & 1 == 1;
+    let from: SocketAddr = if ipv6 { "[2001:db8::1]:5000" } else { "192.0.2.1:5000" }.parse().unwrap();
+    let local: SocketAddr = if ipv6 { "[::1]:9000" } else { "127.0.0.1:9000" }.parse().unwrap();
+    let mut listener = MultiplexListener::new(Instant::now(), local, ConnInitSettings::default());
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let end = (2 + len).min(rest.len());
+        let datagram = &rest[2..end];
+        rest = &rest[end..];
+        let Ok(packet) = parse_packet(datagram, ipv6) else { continue };
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let mut action = listener.handle_input(Instant::now(), Input::Packet(Ok((packet, from))));
+            for _ in 0..16 {
+                if matches!(action, Action::WaitForInput | Action::Close) {
+                    return;
+                }
+                let next = srt_protocol::listener::NextInputContext::for_action(&action);
+                let input = next.input_from::<(), ()>(Ok(()));
+                action = listener.handle_input(Instant::now(), input);
+            }
+            panic!("the handshake state machine keeps acting on one datagram");
+        }));
+    }
+}
+
+/// Stream-id parsing on arbitrary bytes (as text, the way the handshake hands it over).
 pub fn srt_stream_id(data: &[u8]) {
     let s = String::from_utf8_lossy(data);
     if let Ok(t) = parse_stream_id(&s) {
@@ -56,6 +96,73 @@ mod tests {
         }
     }
 
+    /// A caller's induction, induction + conclusion (HSv4 form), and a truncated header, framed.
+    fn packet_seeds() -> Vec<Vec<u8>> {
+        use srt_protocol::packet::{
+            ControlPacket, ControlTypes, HandshakeControlInfo, HandshakeVsInfo, Packet, ShakeType, SocketId, TimeStamp,
+        };
+        let shake = |shake_type| {
+            Packet::Control(ControlPacket {
+                timestamp: TimeStamp::from_micros(100),
+                dest_sockid: SocketId(0),
+                control_type: ControlTypes::Handshake(HandshakeControlInfo {
+                    init_seq_num: rand_seq(),
+                    max_packet_size: srt_protocol::options::PacketSize(1500),
+                    max_flow_size: srt_protocol::options::PacketCount(8192),
+                    shake_type,
+                    socket_id: SocketId(0x1234),
+                    syn_cookie: 0,
+                    peer_addr: [127, 0, 0, 1].into(),
+                    info: HandshakeVsInfo::V4(srt_protocol::packet::SocketType::Datagram),
+                }),
+            })
+        };
+        let frame = |packets: &[Packet]| {
+            let mut out = vec![0u8];
+            for p in packets {
+                let mut b = bytes::BytesMut::new();
+                p.serialize(&mut b);
+                out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+                out.extend_from_slice(&b);
+            }
+            out
+        };
+        vec![
+            frame(&[shake(ShakeType::Induction)]),
+            frame(&[shake(ShakeType::Induction), shake(ShakeType::Conclusion)]),
+            vec![1, 0, 4, 0x80, 0, 0, 0],
+        ]
+    }
+
+    fn rand_seq() -> srt_protocol::packet::SeqNumber {
+        srt_protocol::packet::SeqNumber::new_truncate(0x0102_0304)
+    }
+
+    #[test]
+    fn srt_packet_target() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let all = packet_seeds();
+        assert!(parse_packet(&all[0][3..], false).is_ok(), "the seeds reach the handshake code");
+        for s in &all {
+            srt_packet(s);
+        }
+        for i in 0..3000 {
+            let mut v = all[i % all.len()].clone();
+            for _ in 0..1 + i % 8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % v.len().max(1);
+                match x % 3 {
+                    0 if at < v.len() => v[at] = (x >> 16) as u8,
+                    1 if at > 3 => v.truncate(at),
+                    _ => v.insert(at, (x >> 24) as u8),
+                }
+            }
+            srt_packet(&v);
+        }
+    }
+
     /// `cargo test -p edge-srt --lib write_seeds -- --ignored` refreshes `fuzz/seeds/`.
     #[test]
     #[ignore]
@@ -63,6 +170,11 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/srt_stream_id");
         std::fs::create_dir_all(&dir).unwrap();
         for (i, s) in seeds().iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+        }
+        let dir = dir.with_file_name("srt_packet");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in packet_seeds().iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
         }
     }

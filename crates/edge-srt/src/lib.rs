@@ -4,8 +4,9 @@
 //! - [`SrtAuthorizer`]: what the appliance implements: `lookup` (event, passphrase, latency)
 //!   before the handshake completes, `authorize` (the publisher slot) after it, and reports of
 //!   refusals ([`InvalidConnection`], passphrase failures included) and ends.
-//! - [`serve`]: the tokio adapter over srt-tokio's multiplexed listener; each session runs its
-//!   payloads through [`edge_ts::TsDemuxer`] into the event's media queue.
+//! - [`serve`]: SRT ingest over [`transport`], this crate's tokio adapter around srt-protocol's
+//!   sans-IO listener and connection; each session runs its payloads through
+//!   [`edge_ts::TsDemuxer`] into the event's media queue.
 //! - [`SrtStats`]: per-session counters for status, SRT's loss and retransmissions included.
 //! - [`publish_url`]: the ready-to-paste encoder URL.
 //!
@@ -19,6 +20,7 @@ pub mod fuzz;
 mod server;
 mod stats;
 mod streamid;
+pub mod transport;
 mod url;
 
 use std::time::Duration;

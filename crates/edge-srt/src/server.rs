@@ -1,24 +1,22 @@
-//! The tokio adapter: srt-tokio's multiplexed listener on one UDP port, one task per
+//! The tokio adapter: [`crate::transport`]'s listener on one UDP port, one task per
 //! connection request (lookup, per-event passphrase, handshake, authorize), then one task per
 //! session that feeds SRT payloads through the TS demultiplexer into the event's media queue.
 //!
-//! srt-tokio's listener runs every connection's packets through one task and waits when a
-//! connection does not take its data: a session task therefore never waits on anything but
-//! its socket for long (units are sent without waiting; control events wait at most
-//! [`CONTROL_WAIT`]), or it would hold up every other session on the port.
+//! A session task never waits on anything but its connection for long (units are sent
+//! without waiting; control events wait at most [`CONTROL_WAIT`]): its connection's payloads
+//! queue up meanwhile, and SRT's latency window is short.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use edge_media::{MediaEvent, MediaSender, SendOutcome};
 use edge_ts::{TsDemuxer, TsError};
-use futures::{SinkExt, StreamExt};
 use srt_protocol::options::{KeySize, Passphrase};
+use srt_protocol::packet::{RejectReason, ServerRejectReason};
 use srt_protocol::settings::KeySettings;
-use srt_tokio::access::{RejectReason, ServerRejectReason};
-use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
 use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -31,6 +29,7 @@ use crate::auth::{
 };
 use crate::stats::SrtStats;
 use crate::streamid::{StreamMode, parse_stream_id};
+use crate::transport::{self, Request, Session};
 
 /// How long a control event (`Tracks`, `Discontinuity`, `End`) may wait for room in the
 /// media queue before it is given up (and logged): see the module documentation.
@@ -39,8 +38,8 @@ pub const CONTROL_WAIT: Duration = Duration::from_secs(1);
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// Serves SRT ingest on `socket` until `shutdown` turns true, then ends every session (each
-/// gets `End`) and returns once all tasks are done. If srt-tokio's listener task dies (it
-/// panics on some malformed handshakes), the port is bound again and served on.
+/// gets `End`) and returns once all tasks are done. If the listener task dies, it is started
+/// again on the same socket.
 pub async fn serve(
     socket: UdpSocket,
     authorizer: Arc<dyn SrtAuthorizer>,
@@ -51,51 +50,40 @@ pub async fn serve(
         tracing::error!("SRT ingest: the socket has no local address");
         return;
     };
+    let settings = match transport::listener_settings(local, cfg.latency, cfg.peer_idle_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "SRT ingest: invalid settings");
+            return;
+        }
+    };
+    let socket = Arc::new(socket);
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let mut tasks = JoinSet::new();
-    let mut socket = Some(socket);
-    'bind: loop {
+    'listen: loop {
         if *shutdown.borrow() {
             break;
         }
-        let builder = SrtListener::builder().latency(cfg.latency).set(|o| {
-            o.session.peer_idle_timeout = cfg.peer_idle_timeout;
-        });
-        let builder = match socket.take() {
-            Some(s) => builder.socket(s),
-            None => builder,
-        };
-        let (listener, mut incoming) = match builder.bind(local).await {
+        let (listener, mut incoming) = match transport::listen(socket.clone(), settings.clone()) {
             Ok(l) => l,
             Err(e) => {
-                // The dead listener's sessions may still hold the port for a few seconds.
-                tracing::warn!(addr = %local, error = %e, "SRT bind failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
+                tracing::error!(addr = %local, error = %e, "SRT ingest cannot listen");
+                break;
             }
         };
         tracing::info!(addr = %local, "SRT ingest listening");
         loop {
             tokio::select! {
-                req = incoming.incoming().next() => {
+                req = incoming.recv() => {
                     let Some(req) = req else {
-                        // srt-tokio 0.4.4 panics on key material it does not expect: typically a
-                        // caller with a passphrase but no pbkeylen at an unencrypted event. Every
-                        // session on the port is lost with it; encoders reconnect.
-                        tracing::error!(
-                            addr = %local,
-                            "SRT listener task died (a caller with a passphrase but no pbkeylen at an event without one?); binding again"
-                        );
+                        tracing::error!(addr = %local, "SRT listener task ended; starting it again");
                         drop(listener);
-                        continue 'bind;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue 'listen;
                     };
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        let peer = req.remote();
-                        let sid = req.stream_id().map(|s| s.to_string());
-                        let _ = req.reject(reject_reason(&Refusal::TooManyConnections)).await;
+                        let (peer, sid) = (req.remote, req.stream_id.clone());
+                        req.reject(reject_reason(&Refusal::TooManyConnections));
                         report(&*authorizer, peer, sid, None, Refusal::TooManyConnections);
                         continue;
                     };
@@ -104,10 +92,8 @@ pub async fn serve(
                 r = shutdown.changed() => {
                     if r.is_err() || *shutdown.borrow() {
                         while tasks.join_next().await.is_some() {}
-                        // close() panics if the listener task did; keep that off this task.
-                        let mut listener = listener;
-                        let _ = tokio::spawn(async move { listener.close().await }).await;
-                        break 'bind;
+                        listener.close().await;
+                        break 'listen;
                     }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -142,15 +128,15 @@ fn report(auth: &dyn SrtAuthorizer, peer: SocketAddr, stream_id: Option<String>,
 /// One connection request: decide, run the handshake with the event's passphrase, authorize,
 /// then run the session.
 async fn connection(
-    req: ConnectionRequest,
+    req: Request,
     _permit: OwnedSemaphorePermit,
     auth: Arc<dyn SrtAuthorizer>,
     cfg: SrtConfig,
     shutdown: watch::Receiver<bool>,
 ) {
-    let peer = req.remote();
-    let raw = req.stream_id().map(|s| s.to_string());
-    let key_size = req.key_size();
+    let peer = req.remote;
+    let raw = req.stream_id.clone();
+    let key_size = req.key_size;
     let key_length = (key_size != KeySize::Unspecified).then(|| key_size.as_raw());
     let parsed = raw.as_deref().map(parse_stream_id);
     let request = SrtRequest {
@@ -175,17 +161,17 @@ async fn connection(
     let (event, key) = match decided {
         Ok(d) => d,
         Err((r, event)) => {
-            let _ = req.reject(reject_reason(&r)).await;
+            req.reject(reject_reason(&r));
             report(&*auth, peer, raw, event, r);
             return;
         }
     };
     let encrypted = key.is_some();
-    let mut socket = match timeout(cfg.handshake_timeout, req.accept(key)).await {
+    let socket = match timeout(cfg.handshake_timeout, req.accept(key)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            // srt-tokio reports a rejected handshake only as a closed channel; with a passphrase
-            // in play the handshake fails on it (a bad key unwrap, or no key material at all).
+            // A handshake that fails after acceptance is reported without a reason; with a
+            // passphrase in play it fails on it (a bad key unwrap, or no key material at all).
             let r = match (encrypted, key_length) {
                 (true, Some(_)) => Refusal::WrongPassphrase,
                 (true, None) => Refusal::PassphraseRequired,
@@ -218,8 +204,9 @@ async fn connection(
 }
 
 /// The handshake's key settings for an event, or why the caller cannot connect. Also keeps
-/// srt-tokio 0.4.4 away from its `unimplemented!()` panics: it panics when the caller sends
-/// key material the listener does not expect, or a key length other than the listener's.
+/// srt-protocol 0.4.4's handshake away from its `unimplemented!()` panics: it panics when the
+/// caller sends key material the listener does not expect, or a key length other than the
+/// listener's.
 fn key_settings(ev: &SrtEventSettings, offered: KeySize) -> Result<Option<KeySettings>, Refusal> {
     let Some(pass) = &ev.passphrase else {
         return match offered {
@@ -239,7 +226,7 @@ fn key_settings(ev: &SrtEventSettings, offered: KeySize) -> Result<Option<KeySet
 }
 
 async fn session(
-    mut socket: SrtSocket,
+    mut socket: Session,
     req: SrtRequest,
     latency: Duration,
     grant: SrtGrant,
@@ -251,16 +238,31 @@ async fn session(
     let peer = req.peer;
     stats.started(peer, latency, req.key_length, std::time::Instant::now());
     let mut demux = TsDemuxer::new(cfg.ts.clone());
-    let mut statistics = socket.statistics().clone();
     let mut events = Vec::new();
+    let mut statistics = socket.statistics();
     let mut last_media = Instant::now();
+    // One idle timer for the session, moved on as media arrives (a lock-free update), rather
+    // than one registered and cancelled per packet.
+    let mut idle = pin!(sleep_until(last_media + cfg.idle_timeout));
+    let stopping = *shutdown.borrow();
+    let mut stop = pin!(async move {
+        while shutdown.changed().await.is_ok() {
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    });
     let reason = loop {
-        if *shutdown.borrow() {
+        if stopping {
             break EndReason::Shutdown;
         }
+        let deadline = last_media + cfg.idle_timeout;
+        if idle.deadline() != deadline {
+            idle.as_mut().reset(deadline);
+        }
         tokio::select! {
-            item = socket.next() => match item {
-                Some(Ok((_, data))) => {
+            item = socket.recv() => match item {
+                Some((_, data)) => {
                     let pushed = demux.push(&data, std::time::Instant::now(), &mut events);
                     stats.received(data.len(), demux.counters(), demux.ignored_streams());
                     if deliver(&mut media, &stats, &mut events, &mut last_media, peer).await == SendOutcome::Closed {
@@ -273,16 +275,14 @@ async fn session(
                         });
                     }
                 }
-                Some(Err(e)) => break EndReason::Disconnected(e.to_string()),
-                None => break EndReason::Disconnected("the connection closed".into()),
-            },
-            Some(st) = statistics.next() => stats.transport(&st),
-            _ = sleep_until(last_media + cfg.idle_timeout) => break EndReason::Idle(cfg.idle_timeout),
-            r = shutdown.changed() => {
-                if r.is_err() {
-                    break EndReason::Shutdown;
+                None => {
+                    let why = socket.ending().await;
+                    break EndReason::Disconnected(why.to_string());
                 }
-            }
+            },
+            Ok(()) = statistics.changed() => stats.transport(&statistics.borrow_and_update()),
+            _ = &mut idle => break EndReason::Idle(cfg.idle_timeout),
+            _ = &mut stop => break EndReason::Shutdown,
         }
     };
     let now = std::time::Instant::now();
@@ -356,10 +356,10 @@ mod tests {
 
     #[test]
     fn key_settings_follow_the_event_and_the_caller() {
-        // Unencrypted event: a caller announcing a key is refused before srt-tokio sees it.
+        // Unencrypted event: a caller announcing a key is refused before the handshake code sees it.
         assert_eq!(key_settings(&event(None, None), KeySize::Unspecified), Ok(None));
         assert_eq!(key_settings(&event(None, None), KeySize::AES128), Err(Refusal::UnexpectedPassphrase));
-        // Encrypted event: the caller's announced length is mirrored (srt-tokio panics on a
+        // Encrypted event: the caller's announced length is mirrored (srt-protocol panics on a
         // mismatch), unless the event requires another one.
         let k = key_settings(&event(Some("0123456789"), None), KeySize::AES256).unwrap().unwrap();
         assert_eq!(k.key_size, KeySize::AES256);

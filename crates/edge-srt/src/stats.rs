@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use edge_media::{Track, TrackKind};
 use edge_ts::TsCounters;
-use srt_tokio::SocketStatistics;
+use srt_protocol::statistics::SocketStatistics;
 
 /// Seconds of arrival history the bitrate is averaged over.
 pub const BITRATE_WINDOW_SECS: u64 = 5;
@@ -34,7 +34,7 @@ struct State {
     tracks: Vec<TrackState>,
 }
 
-/// SRT's own counters for the session (srt-tokio's `SocketStatistics`, receiver side).
+/// SRT's own counters for the session (srt-protocol's `SocketStatistics`, receiver side).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransportStats {
     /// Data packets received, retransmissions included.

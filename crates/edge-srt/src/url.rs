@@ -13,7 +13,7 @@ const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.'
 /// id but not the passphrase, so a passphrase that needs escaping cannot be carried in a URL
 /// for them at all; [`validate_passphrase`] keeps passphrases to characters that need none.
 /// `pbkeylen` is always given with a passphrase: without it libsrt announces no key length
-/// while sending key material, which srt-tokio only copes with at encrypted events.
+/// while sending key material, which the handshake code only copes with at encrypted events.
 ///
 /// The stream id is the bare token: it survives OBS (which ends the value at the first `&`)
 /// and every encoder's URL parser. `latency` is in **microseconds**, as ffmpeg and OBS (both

@@ -389,8 +389,8 @@ async fn a_silent_caller_is_ended_by_the_idle_timeout_and_shutdown_ends_sessions
 async fn key_material_the_listener_does_not_expect_is_survived() {
     let mut srv = start(SrtConfig::default()).await;
     // libsrt with a passphrase but no pbkeylen announces no key length yet sends key material;
-    // at an event without a passphrase srt-tokio 0.4.4's listener task panics on it
-    // (`unimplemented!("expected no secrets")`). The port is bound again and serves on.
+    // at an event without a passphrase srt-protocol 0.4.4's handshake code panics on it
+    // (`unimplemented!("expected no secrets")`). That caller is refused; the port serves on.
     let ff = ffmpeg(&url(srv.addr, &format!("streamid=open1&passphrase={PASS}")), 1, false, false);
     let (ok, _) = wait(ff, Duration::from_secs(15)).await;
     assert!(!ok);
@@ -399,7 +399,7 @@ async fn key_material_the_listener_does_not_expect_is_survived() {
     let mut p = srv.next_publish().await;
     let ev = collect(&mut p.rx, Duration::from_secs(20)).await;
     let (ok, err) = wait(child, Duration::from_secs(15)).await;
-    assert!(ok, "ffmpeg after the listener restarted: {err}");
+    assert!(ok, "ffmpeg after the refused caller: {err}");
     check_session(&ev, Codec::H264, 2);
     srv.stop().await;
 }
