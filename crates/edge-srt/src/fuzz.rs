@@ -2,14 +2,13 @@
 //! TS demultiplexer's are in [`edge_ts::fuzz`].
 
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use srt_protocol::listener::{Action, Input, MultiplexListener};
 use srt_protocol::settings::ConnInitSettings;
 
 use crate::parse_stream_id;
-use crate::transport::parse_packet;
+use crate::transport::{contained, parse_packet};
 
 /// Datagrams (`[len u16 BE][bytes]`, first byte's low bit: IPv6 addressing) through the
 /// listener's path: the guarded parser, then srt-protocol's handshake state machine, following
@@ -28,7 +27,7 @@ pub fn srt_packet(data: &[u8]) {
         let datagram = &rest[2..end];
         rest = &rest[end..];
         let Ok(packet) = parse_packet(datagram, ipv6) else { continue };
-        let _ = catch_unwind(AssertUnwindSafe(|| {
+        let _ = contained(|| {
             let mut action = listener.handle_input(Instant::now(), Input::Packet(Ok((packet, from))));
             for _ in 0..16 {
                 if matches!(action, Action::WaitForInput | Action::Close) {
@@ -39,7 +38,7 @@ pub fn srt_packet(data: &[u8]) {
                 action = listener.handle_input(Instant::now(), input);
             }
             panic!("the handshake state machine keeps acting on one datagram");
-        }));
+        });
     }
 }
 

@@ -17,6 +17,7 @@
 //!   which the open connection ignores, so a connect under loss failed. Here the session's
 //!   task answers it again with the response it was opened with.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Cursor};
 use std::net::SocketAddr;
@@ -227,10 +228,29 @@ pub fn listen(socket: Arc<UdpSocket>, settings: ConnInitSettings) -> io::Result<
     Ok((Listener { close: Some(close_tx), task, counters }, requests_rx))
 }
 
+thread_local! {
+    static CONTAINED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs srt-protocol code whose panics are contained: its state is only ever touched again
+/// through the same guard, and the session concerned is dropped.
+pub(crate) fn contained<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    CONTAINED.with(|c| c.set(c.get() + 1));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(c.get() - 1));
+    r
+}
+
+/// Whether this thread is inside [`contained`] srt-protocol code: for a panic hook that must
+/// tell those panics (known, contained) from any other (the fuzz target's).
+pub fn panic_is_contained() -> bool {
+    CONTAINED.with(|c| c.get() > 0)
+}
+
 /// Parses one datagram; srt-protocol's parser panics on some malformed input, which is an
 /// error here like any other.
 pub fn parse_packet(data: &[u8], ipv6: bool) -> Result<Packet, String> {
-    match catch_unwind(AssertUnwindSafe(|| Packet::parse(&mut Cursor::new(data), ipv6))) {
+    match contained(|| Packet::parse(&mut Cursor::new(data), ipv6)) {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("the packet parser panicked".into()),
@@ -267,7 +287,7 @@ impl ListenerTask {
                         Input::AccessResponse(Some((id, _))) => Some(*id),
                         _ => None,
                     };
-                    match catch_unwind(AssertUnwindSafe(|| self.listener.handle_input(now, i))) {
+                    match contained(|| self.listener.handle_input(now, i)) {
                         Ok(a) => a,
                         Err(_) => {
                             // srt-protocol 0.4.4 still has `unimplemented!()`s in its
