@@ -13,7 +13,6 @@
 //! previous header's field), so both agree on message boundaries for any input rml_rtmp itself
 //! can parse. It keeps no payload except that of AMF0 and SetChunkSize messages.
 
-use std::collections::HashMap;
 
 /// AMF0 nesting deeper than this is refused (real `connect`/`onMetaData` use 2-3 levels).
 pub const MAX_AMF_DEPTH: usize = 16;
@@ -52,7 +51,9 @@ struct Header {
 pub struct ChunkGuard {
     max_message: usize,
     chunk_size: usize,
-    prev: HashMap<u32, Header>,
+    /// Last header per chunk stream: a few entries (encoders use fewer than 10), searched in
+    /// order, cheaper than hashing per chunk.
+    prev: Vec<(u32, Header)>,
     hdr: Vec<u8>,
     /// Chunk stream and payload bytes left of the chunk being read, if in a payload.
     payload: Option<(u32, usize)>,
@@ -69,7 +70,7 @@ impl ChunkGuard {
         Self {
             max_message,
             chunk_size: INITIAL_CHUNK_SIZE,
-            prev: HashMap::new(),
+            prev: Vec::new(),
             hdr: Vec::with_capacity(18),
             payload: None,
             collect: None,
@@ -125,7 +126,7 @@ impl ChunkGuard {
             be(&h[basic..basic + 3])
         } else {
             let csid = self.csid();
-            self.prev.get(&csid).ok_or(GuardError::NoPreviousHeader(csid))?.ts_field
+            self.prev(csid).ok_or(GuardError::NoPreviousHeader(csid))?.ts_field
         };
         Ok(basic + msg + if ts_field == 0xff_ffff { 4 } else { 0 })
     }
@@ -139,9 +140,17 @@ impl ChunkGuard {
         }
     }
 
+    fn prev(&self, csid: u32) -> Option<Header> {
+        self.prev.iter().find(|(c, _)| *c == csid).map(|(_, h)| *h)
+    }
+
     fn header_done(&mut self) -> Result<(), GuardError> {
         let csid = self.csid();
-        let h = std::mem::take(&mut self.hdr);
+        // Copied out so the header buffer keeps its allocation for the next chunk.
+        let mut copy = [0u8; 18];
+        let h = &mut copy[..self.hdr.len()];
+        h.copy_from_slice(&self.hdr);
+        self.hdr.clear();
         let fmt = h[0] >> 6;
         let basic = match h[0] & 0x3f {
             0 => 2,
@@ -149,7 +158,7 @@ impl ChunkGuard {
             _ => 1,
         };
         let m = &h[basic..];
-        let prev = self.prev.get(&csid).copied();
+        let prev = self.prev(csid);
         let mut hd = match (fmt, prev) {
             (0, _) => Header { ts_field: be(&m[0..3]), len: be(&m[3..6]), type_id: m[6], remaining: 0 },
             (1, Some(p)) => Header { ts_field: be(&m[0..3]), len: be(&m[3..6]), type_id: m[6], remaining: p.remaining },
@@ -172,10 +181,11 @@ impl ChunkGuard {
                 _ => None,
             };
         }
-        if !self.prev.contains_key(&csid) && self.prev.len() >= MAX_CHUNK_STREAMS {
-            return Err(GuardError::TooManyChunkStreams);
+        match self.prev.iter().position(|(c, _)| *c == csid) {
+            Some(i) => self.prev[i].1 = hd,
+            None if self.prev.len() >= MAX_CHUNK_STREAMS => return Err(GuardError::TooManyChunkStreams),
+            None => self.prev.push((csid, hd)),
         }
-        self.prev.insert(csid, hd);
         let n = (hd.remaining as usize).min(self.chunk_size);
         if n == 0 {
             self.chunk_done(csid)
@@ -187,7 +197,7 @@ impl ChunkGuard {
 
     fn chunk_done(&mut self, csid: u32) -> Result<(), GuardError> {
         let chunk_size = self.chunk_size;
-        let Some(hd) = self.prev.get_mut(&csid) else {
+        let Some((_, hd)) = self.prev.iter_mut().find(|(c, _)| *c == csid) else {
             return Ok(());
         };
         hd.remaining -= (hd.remaining as usize).min(chunk_size) as u32;
