@@ -23,6 +23,10 @@ Measures, for both servers:
  4. requests/s with wrk (-t2 -c100 -d10s, loopback) for a full segment (~690 KB) and for the
     live media playlist, with one stream live.
 
+    Side by side (`together`): the same streams on both servers at once, CPU read over the same
+    windows (--together-windows of --cpu-window s), median per server: the fair way to compare a
+    few clock ticks at one stream.
+
 Usage: python3 bench/live_bench.py [--streams 1,4,16,64] [--soak-minutes 3] [--cpu-window 30] ...
 Prints Markdown tables for docs/benchmarks.md. The media file is made once under bench/.cache/.
 """
@@ -696,6 +700,42 @@ def cpu_at(server, n: int, window_s: float) -> dict:
         server.release(streams)
 
 
+def cpu_together(servers: list, n: int, window_s: float, windows: int) -> dict:
+    """n streams on every server at once; then `windows` consecutive windows in which every
+    server's CPU (and its encoders') is read over the same interval. Run side by side, both
+    servers see the same machine (frequency, other load, cache), which back-to-back runs do not:
+    at one stream the difference looked for is a few clock ticks."""
+    per: dict = {}
+    try:
+        for srv in servers:
+            streams, encoders = start_streams(srv, n)
+            per[srv.name] = {"srv": srv, "streams": streams, "encoders": encoders, "cpu": [], "ffmpeg": []}
+        deadline = time.monotonic() + 30
+        for d in per.values():
+            while min(playlist_msns(d["srv"], d["streams"])) < 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+        time.sleep(2 * SEGMENT_S)
+        for _ in range(windows):
+            pids = {k: (d["srv"].pids(), [e.proc.pid for e in d["encoders"]]) for k, d in per.items()}
+            t0 = time.monotonic()
+            c0 = {k: (cpu_ticks(p), cpu_ticks(q)) for k, (p, q) in pids.items()}
+            time.sleep(window_s)
+            t1 = time.monotonic()
+            for k, (p, q) in pids.items():
+                per[k]["cpu"].append(100.0 * (cpu_ticks(p) - c0[k][0]) / CLK_TCK / (t1 - t0))
+                per[k]["ffmpeg"].append(100.0 * (cpu_ticks(q) - c0[k][1]) / CLK_TCK / (t1 - t0))
+        for d in per.values():
+            d["alive"] = sum(e.alive() for e in d["encoders"])
+            d["advancing"] = sum(1 for m in playlist_msns(d["srv"], d["streams"]) if m >= 0)
+    finally:
+        for d in per.values():
+            stop_all(d["encoders"])
+            d["srv"].release(d["streams"])
+    return {k: {"n": n, "cpu": d["cpu"], "ffmpeg": d["ffmpeg"], "median": statistics.median(d["cpu"]),
+                "alive": d["alive"], "advancing": d["advancing"], "load": os.getloadavg()[0]}
+            for k, d in per.items()}
+
+
 def soak(servers: list, n: int, minutes: float, every: float = 10.0) -> dict:
     """n streams on every server at once for `minutes`; RSS sampled every `every` s."""
     per: dict = {}
@@ -822,7 +862,9 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=3.0, help="RSS flatness run (60 for the hour)")
     ap.add_argument("--soak-streams", type=int, default=16)
     ap.add_argument("--wrk-seconds", type=int, default=10)
-    ap.add_argument("--only", default="connect,latency,wrk,cpu,soak", help="comma-separated subset")
+    ap.add_argument("--only", default="connect,latency,wrk,cpu,together,soak", help="comma-separated subset")
+    ap.add_argument("--together-streams", default="1", help="stream counts for the side-by-side CPU measure")
+    ap.add_argument("--together-windows", type=int, default=6, help="side-by-side CPU windows (each --cpu-window s)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     counts = [int(x) for x in args.streams.split(",") if x]
@@ -868,6 +910,13 @@ def main() -> None:
                 for s in servers:
                     R[s.name].setdefault("cpu", {})[n] = run_guarded(f"{s.name} CPU at {n} streams", cpu_at, s, n,
                                                                      args.cpu_window)
+        if "together" in only:
+            for n in [int(x) for x in args.together_streams.split(",") if x]:
+                log(f"CPU side by side: {n} stream(s) on both servers, {args.together_windows} x {args.cpu_window:g} s")
+                t = run_guarded(f"side-by-side CPU at {n}", cpu_together, servers, n, args.cpu_window,
+                                args.together_windows)
+                for s in servers:
+                    R[s.name].setdefault("together", {})[n] = t.get(s.name, t)
         if "soak" in only:
             # Fresh processes: the earlier phases leave allocator arenas and threads behind, which
             # would hide what the streams themselves add.
@@ -924,6 +973,19 @@ def report(R, args, counts, load_start, load_end, elapsed) -> None:
             return f"{d['cpu']:.1f} % ({d['per_stream']:.2f} %/stream)"
         rows.append((f"server CPU at {n} stream{'s' if n > 1 else ''}, % of one core ({args.cpu_window:.0f} s window)",
                      c(ec), c(gc), ratio(ec.get("per_stream"), gc.get("per_stream")), target, met))
+    for n in sorted(set(e.get("together", {})) | set(g.get("together", {}))):
+        et, gt = e.get("together", {}).get(n, {}), g.get("together", {}).get(n, {})
+        if "median" not in et or "median" not in gt:
+            rows.append((f"server CPU at {n} stream(s), side by side", "n/a", "n/a", "", "", "n/a"))
+            continue
+        k = len(et["cpu"])
+        rows.append((f"server CPU at {n} stream{'s' if n > 1 else ''}, both servers streaming at once, median of "
+                     f"{k} × {args.cpu_window:.0f} s windows (range)",
+                     f"{et['median']:.3f} % ({min(et['cpu']):.3f}–{max(et['cpu']):.3f})",
+                     f"{gt['median']:.3f} % ({min(gt['cpu']):.3f}–{max(gt['cpu']):.3f})",
+                     ratio(et["median"], gt["median"]),
+                     "≤ nginx-rtmp per stream" if n in (1, 16, 64) else "(no target)",
+                     yes(et["median"] <= gt["median"]) if n in (1, 16, 64) else ""))
     rows.append(("RSS idle", f"{e.get('rss_idle', 0):.1f} MiB", f"{g.get('rss_idle', 0):.1f} MiB",
                  ratio(e.get("rss_idle"), g.get("rss_idle")), "—", ""))
     big = max((n for n in counts if "rss_per_stream" in e.get("cpu", {}).get(n, {})), default=None)
@@ -972,6 +1034,11 @@ def report(R, args, counts, load_start, load_end, elapsed) -> None:
     print("Details:")
     for name, d in (("rms-edge", e), ("nginx-rtmp", g)):
         print(f"- {name}: idle CPU {d.get('cpu_idle', 0):.2f} % of a core")
+        for n, t in sorted(d.get("together", {}).items()):
+            if "cpu" in t:
+                print(f"  - side by side, {n} stream(s): windows % " + " ".join(f"{x:.3f}" for x in t["cpu"])
+                      + "; its ffmpeg % " + " ".join(f"{x:.3f}" for x in t["ffmpeg"])
+                      + f"; alive {t['alive']}, advancing {t['advancing']}, load {t['load']:.2f}")
         for i, c in enumerate(d.get("connect", [])):
             print(f"  - connect run {i + 1}: {summary(c)}")
         if d.get("latency"):
