@@ -13,7 +13,6 @@
 //! previous header's field), so both agree on message boundaries for any input rml_rtmp itself
 //! can parse. It keeps no payload except that of AMF0 and SetChunkSize messages.
 
-
 /// AMF0 nesting deeper than this is refused (real `connect`/`onMetaData` use 2-3 levels).
 pub const MAX_AMF_DEPTH: usize = 16;
 /// Largest AMF0 command/data message accepted (real ones are well under 4 KiB).
