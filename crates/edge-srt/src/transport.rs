@@ -18,7 +18,7 @@
 //!   task answers it again with the response it was opened with.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Cursor};
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,7 +34,7 @@ use srt_protocol::listener::{
 };
 use srt_protocol::options::{KeySize, ListenerOptions, SocketOptions};
 use srt_protocol::packet::{
-    ControlPacket, ControlTypes, Packet, ReceivePacketError, RejectReason, ShakeType, SrtControlPacket,
+    ControlPacket, ControlTypes, Packet, ReceivePacketError, RejectReason, ShakeType, SocketId, SrtControlPacket,
 };
 use srt_protocol::settings::{ConnInitSettings, KeySettings};
 use srt_protocol::statistics::SocketStatistics;
@@ -53,6 +53,14 @@ const DATA_QUEUE: usize = 128;
 const BATCH: usize = 64;
 /// Largest UDP payload read (SRT's MSS is at most 1500).
 const MAX_DATAGRAM: usize = 65536;
+/// A caller that has not completed its handshake in this long is forgotten. srt-protocol's
+/// listener keeps a half-open session per source address for ever; scanners would grow it.
+const PENDING_TIMEOUT: Duration = Duration::from_secs(15);
+/// Half-open sessions kept at most; the oldest is forgotten first.
+const MAX_PENDING: usize = 1024;
+/// How long a connection closed from this side may take to say goodbye before its task ends
+/// regardless (the caller may neither answer the shutdown nor stop sending).
+pub const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// Listener settings from the appliance's configuration.
 pub fn listener_settings(
@@ -79,6 +87,23 @@ pub struct ListenerCounters {
     pub requests_refused: AtomicU64,
     /// Control packets dropped before they reached a connection that cannot handle them.
     pub unsupported_control: AtomicU64,
+    /// Half-open sessions forgotten (no completed handshake within the timeout, or too many).
+    pub half_open_expired: AtomicU64,
+    /// Open sessions forgotten when their connection ended.
+    pub sessions_ended: AtomicU64,
+}
+
+/// How long half-open sessions are kept, and how many.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub pending_timeout: Duration,
+    pub max_pending: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { pending_timeout: PENDING_TIMEOUT, max_pending: MAX_PENDING }
+    }
 }
 
 /// The running listener task; [`Listener::close`] ends it and every session's connection.
@@ -153,7 +178,8 @@ pub struct Session {
     data: mpsc::Receiver<(Instant, Bytes)>,
     statistics: watch::Receiver<SocketStatistics>,
     close: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Ending>,
+    task: Option<JoinHandle<Ending>>,
+    ended: Option<Ending>,
 }
 
 /// Why a session's connection ended.
@@ -197,23 +223,43 @@ impl Session {
 
     /// Why the connection ended; waits for it to end.
     pub async fn ending(&mut self) -> Ending {
-        (&mut self.task).await.unwrap_or(Ending::Closed)
+        if let Some(e) = self.ended {
+            return e;
+        }
+        let e = match self.task.take() {
+            Some(task) => task.await.unwrap_or(Ending::Closed),
+            None => Ending::Closed,
+        };
+        self.ended = Some(e);
+        e
     }
 
-    /// Closes the connection (SRT shutdown to the caller) and waits for its task.
+    /// Closes the connection (SRT shutdown to the caller) and waits for its task (at most
+    /// [`CLOSE_GRACE`]: a caller that neither answers nor stops sending is left behind).
     pub async fn close(mut self) {
         drop(self.close.take());
         self.data.close();
-        let _ = (&mut self.task).await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 }
 
 /// Starts answering SRT handshakes on `socket`; connection requests arrive on the receiver.
 pub fn listen(socket: Arc<UdpSocket>, settings: ConnInitSettings) -> io::Result<(Listener, mpsc::Receiver<Request>)> {
+    listen_with(socket, settings, Limits::default())
+}
+
+pub(crate) fn listen_with(
+    socket: Arc<UdpSocket>,
+    settings: ConnInitSettings,
+    limits: Limits,
+) -> io::Result<(Listener, mpsc::Receiver<Request>)> {
     let local = socket.local_addr()?;
     let (requests_tx, requests_rx) = mpsc::channel(REQUEST_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
     let counters = Arc::new(ListenerCounters::default());
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
     let state = ListenerTask {
         listener: MultiplexListener::new(Instant::now(), local, settings),
         socket,
@@ -221,10 +267,16 @@ pub fn listen(socket: Arc<UdpSocket>, settings: ConnInitSettings) -> io::Result<
         requests: requests_tx,
         pending: HashMap::new(),
         open: HashMap::new(),
+        half_open: HashMap::new(),
+        half_open_order: VecDeque::new(),
+        queued: VecDeque::new(),
+        ended_tx,
+        generation: 0,
+        limits,
         counters: counters.clone(),
         out: BytesMut::with_capacity(1500),
     };
-    let task = tokio::spawn(state.run(close_rx));
+    let task = tokio::spawn(state.run(close_rx, ended_rx));
     Ok((Listener { close: Some(close_tx), task, counters }, requests_rx))
 }
 
@@ -259,6 +311,9 @@ pub fn parse_packet(data: &[u8], ipv6: bool) -> Result<Packet, String> {
 
 struct OpenSession {
     packets: mpsc::Sender<(Packet, SocketAddr)>,
+    /// Which connection from this address: a late end report of an earlier one must not
+    /// drop a newer one.
+    generation: u64,
 }
 
 struct ListenerTask {
@@ -268,17 +323,32 @@ struct ListenerTask {
     requests: mpsc::Sender<Request>,
     pending: HashMap<SessionId, oneshot::Sender<Session>>,
     open: HashMap<SessionId, OpenSession>,
+    /// Addresses with a session in the listener that is not open (handshaking, or left over),
+    /// oldest first, with when they were first seen.
+    half_open: HashMap<SessionId, Instant>,
+    half_open_order: VecDeque<(Instant, SessionId)>,
+    /// Inputs to give the listener once the current one is handled.
+    queued: VecDeque<Input>,
+    ended_tx: mpsc::UnboundedSender<(SessionId, u64)>,
+    generation: u64,
+    limits: Limits,
     counters: Arc<ListenerCounters>,
     out: BytesMut,
 }
 
 impl ListenerTask {
-    async fn run(mut self, mut close: oneshot::Receiver<()>) {
+    async fn run(mut self, mut close: oneshot::Receiver<()>, mut ended: mpsc::UnboundedReceiver<(SessionId, u64)>) {
         let (responses_tx, mut responses_rx) = mpsc::unbounded_channel();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut input = None;
         loop {
             let now = Instant::now();
+            if input.is_none() {
+                input = self.queued.pop_front();
+            }
+            if let Some(Input::Packet(Ok((_, from)))) = &input {
+                self.saw(SessionId(*from), now);
+            }
             let action = match input.take() {
                 None => Action::WaitForInput,
                 Some(i) => {
@@ -295,8 +365,7 @@ impl ListenerTask {
                             // fails at once), the others carry on.
                             tracing::error!(caller = ?session.map(|s| s.0), "SRT handshake code panicked; the caller is dropped");
                             if let Some(id) = session {
-                                self.pending.remove(&id);
-                                self.open.remove(&id);
+                                self.forget(id);
                                 input = Some(Input::Success(ResultOf::DropConnection(id)));
                             }
                             continue;
@@ -308,7 +377,7 @@ impl ListenerTask {
                 Action::SendPacket(p) => Some(result(ResultOf::SendPacket(p.1), self.send(p).await)),
                 Action::RequestAccess(id, request) => Some(self.request_access(id, request, &responses_tx)),
                 Action::RejectConnection(id, packet) => {
-                    self.pending.remove(&id);
+                    self.forget(id);
                     if let Some(p) = packet {
                         let _ = self.send(p).await;
                     }
@@ -324,13 +393,13 @@ impl ListenerTask {
                 }
                 Action::DelegatePacket(id, packet) => Some(self.delegate(id, packet)),
                 Action::DropConnection(id) => {
-                    self.pending.remove(&id);
-                    self.open.remove(&id);
+                    self.forget(id);
                     Some(Input::Success(ResultOf::DropConnection(id)))
                 }
                 // Only answers to a timer input, which this task never gives.
                 Action::UpdateStatistics(_) => Some(Input::Success(ResultOf::UpdateStatistics)),
                 Action::Close => break,
+                Action::WaitForInput if !self.queued.is_empty() => None,
                 Action::WaitForInput => tokio::select! {
                     r = self.socket.recv_from(&mut buf) => match r {
                         Ok((n, from)) => match parse_packet(&buf[..n], self.ipv6) {
@@ -345,6 +414,21 @@ impl ListenerTask {
                         Err(e) => Some(Input::Packet(Err(ReceivePacketError::Io(e)))),
                     },
                     Some(r) = responses_rx.recv() => Some(Input::AccessResponse(Some(r))),
+                    Some((id, generation)) = ended.recv() => {
+                        // A connection's task ended: the listener forgets the address now
+                        // rather than at its next datagram (which may never come).
+                        if self.open.get(&id).is_some_and(|o| o.generation == generation) {
+                            self.open.remove(&id);
+                            self.counters.sessions_ended.fetch_add(1, Ordering::Relaxed);
+                            Some(Input::Success(ResultOf::DropConnection(id)))
+                        } else {
+                            None
+                        }
+                    }
+                    _ = sleep_until(self.next_sweep()), if !self.half_open_order.is_empty() => {
+                        self.sweep(Instant::now());
+                        None
+                    }
                     _ = &mut close => break,
                 },
             };
@@ -355,6 +439,54 @@ impl ListenerTask {
         self.out.clear();
         packet.serialize(&mut self.out);
         self.socket.send_to(&self.out, to).await
+    }
+
+    /// A datagram from `id`: the listener has (or now makes) a session for it.
+    fn saw(&mut self, id: SessionId, now: Instant) {
+        if self.open.contains_key(&id) || self.half_open.contains_key(&id) {
+            return;
+        }
+        self.half_open.insert(id, now);
+        self.half_open_order.push_back((now, id));
+        if self.half_open.len() > self.limits.max_pending
+            && let Some((_, oldest)) = self.half_open_order.pop_front()
+        {
+            self.expire(oldest);
+        }
+    }
+
+    /// The session of `id` is gone from the listener (or is going): forget it here too.
+    fn forget(&mut self, id: SessionId) {
+        self.pending.remove(&id);
+        self.open.remove(&id);
+        self.half_open.remove(&id);
+    }
+
+    fn expire(&mut self, id: SessionId) {
+        if self.half_open.contains_key(&id) && !self.open.contains_key(&id) {
+            self.counters.half_open_expired.fetch_add(1, Ordering::Relaxed);
+            self.forget(id);
+            self.queued.push_back(Input::Success(ResultOf::DropConnection(id)));
+        }
+    }
+
+    fn next_sweep(&self) -> tokio::time::Instant {
+        let oldest = self.half_open_order.front().map_or_else(Instant::now, |(t, _)| *t);
+        tokio::time::Instant::from_std(oldest + self.limits.pending_timeout)
+    }
+
+    /// Forgets the half-open sessions older than the pending timeout.
+    fn sweep(&mut self, now: Instant) {
+        while let Some(&(t, id)) = self.half_open_order.front() {
+            if t + self.limits.pending_timeout > now {
+                break;
+            }
+            self.half_open_order.pop_front();
+            // Only if this entry is the current one for the address (not re-added since).
+            if self.half_open.get(&id) == Some(&t) {
+                self.expire(id);
+            }
+        }
     }
 
     fn request_access(
@@ -395,8 +527,14 @@ impl ListenerTask {
         let (stats_tx, stats_rx) = watch::channel(SocketStatistics::default());
         let (close_tx, close_rx) = oneshot::channel();
         let settings = connection.settings.clone();
+        self.generation += 1;
+        self.half_open.remove(&id);
         let conn = ConnectionTask {
             socket: self.socket.clone(),
+            id,
+            generation: self.generation,
+            ended: self.ended_tx.clone(),
+            remote_sockid: settings.remote_sockid,
             conclusion,
             counters: self.counters.clone(),
             data: data_tx,
@@ -404,8 +542,15 @@ impl ListenerTask {
             out: BytesMut::with_capacity(1500),
         };
         let task = tokio::spawn(conn.run(DuplexConnection::new(connection), packets_rx, close_rx));
-        self.open.insert(id, OpenSession { packets: packets_tx });
-        let session = Session { settings, data: data_rx, statistics: stats_rx, close: Some(close_tx), task };
+        self.open.insert(id, OpenSession { packets: packets_tx, generation: self.generation });
+        let session = Session {
+            settings,
+            data: data_rx,
+            statistics: stats_rx,
+            close: Some(close_tx),
+            task: Some(task),
+            ended: None,
+        };
         // Nobody waiting (the handshake timed out on the application's side): dropping the
         // session closes its connection.
         if let Some(waiting) = self.pending.remove(&id) {
@@ -442,6 +587,11 @@ fn result(of: ResultOf, r: io::Result<usize>) -> Input {
 
 struct ConnectionTask {
     socket: Arc<UdpSocket>,
+    id: SessionId,
+    generation: u64,
+    /// Told when this task ends.
+    ended: mpsc::UnboundedSender<(SessionId, u64)>,
+    remote_sockid: SocketId,
     /// The listener's answer to the caller's conclusion, sent again when the caller repeats it.
     conclusion: Option<(Packet, SocketAddr)>,
     counters: Arc<ListenerCounters>,
@@ -458,10 +608,15 @@ impl ConnectionTask {
         mut close: oneshot::Receiver<()>,
     ) -> Ending {
         let mut ending = Ending::PeerSilent;
-        let mut closing = false;
+        // Set when this side closes: the connection gets CLOSE_GRACE to say goodbye.
+        let mut give_up: Option<Instant> = None;
+        let mut listener_gone = false;
         let mut timer = pin!(sleep_until(tokio::time::Instant::now()));
         loop {
             let now = Instant::now();
+            if give_up.is_some_and(|t| now >= t) {
+                break;
+            }
             conn.check_timers(now);
             if conn.should_update_statistics(now) {
                 conn.update_statistics(now);
@@ -471,9 +626,9 @@ impl ConnectionTask {
                 let _ = self.send(p).await;
             }
             while let Some(d) = conn.next_data(now) {
-                if self.data.send(d).await.is_err() && !closing {
+                if self.data.send(d).await.is_err() && give_up.is_none() {
                     // The application let go of the session.
-                    closing = true;
+                    give_up = Some(now + CLOSE_GRACE);
                     ending = Ending::Closed;
                     conn.handle_data_input(now, None);
                 }
@@ -481,13 +636,17 @@ impl ConnectionTask {
             if !conn.is_open() {
                 break;
             }
-            let next = tokio::time::Instant::from_std(conn.next_timer(now));
+            let mut next = conn.next_timer(now);
+            if let Some(t) = give_up {
+                next = next.min(t);
+            }
+            let next = tokio::time::Instant::from_std(next);
             if timer.deadline() != next {
                 timer.as_mut().reset(next);
             }
             tokio::select! {
                 _ = &mut timer => {}
-                p = packets.recv() => match p {
+                p = packets.recv(), if !listener_gone => match p {
                     Some(p) => {
                         self.input(&mut conn, p, &mut ending).await;
                         for _ in 1..BATCH {
@@ -496,18 +655,22 @@ impl ConnectionTask {
                         }
                     }
                     None => {
+                        // Not polled again: the connection drains on its timers.
+                        listener_gone = true;
                         ending = Ending::ListenerGone;
                         let gone = io::Error::new(io::ErrorKind::NotConnected, "the SRT listener stopped");
                         conn.handle_packet_input(Instant::now(), Err(ReceivePacketError::Io(gone)));
                     }
                 },
-                _ = &mut close, if !closing => {
-                    closing = true;
+                _ = &mut close, if give_up.is_none() => {
+                    let now = Instant::now();
+                    give_up = Some(now + CLOSE_GRACE);
                     ending = Ending::Closed;
-                    conn.handle_data_input(Instant::now(), None);
+                    conn.handle_data_input(now, None);
                 }
             }
         }
+        let _ = self.ended.send((self.id, self.generation));
         ending
     }
 
@@ -515,7 +678,10 @@ impl ConnectionTask {
         if let Packet::Control(ControlPacket { control_type, .. }) = &packet.0 {
             match control_type {
                 ControlTypes::Handshake(hs) => {
+                    // Only the caller this connection was opened for (its socket id), not a
+                    // new or spoofed one on the same address.
                     if hs.shake_type == ShakeType::Conclusion
+                        && hs.socket_id == self.remote_sockid
                         && let Some(answer) = self.conclusion.clone()
                     {
                         let _ = self.send(answer).await;
@@ -665,6 +831,43 @@ mod tests {
         drop(caller);
         assert!(tokio::time::timeout(Duration::from_secs(5), session.recv()).await.unwrap().is_none());
         assert_eq!(session.ending().await, Ending::PeerShutdown);
+        assert_eq!(session.ending().await, Ending::PeerShutdown, "asked again");
+        session.close().await;
+        // The listener forgot the ended session at once, not at the address's next datagram.
+        let t0 = std::time::Instant::now();
+        while listener.counters().sessions_ended.load(Ordering::Relaxed) == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(3), "the ended session is still known");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        listener.close().await;
+    }
+
+    #[tokio::test]
+    async fn half_open_sessions_expire_and_are_bounded() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let settings = listener_settings(addr, Duration::from_millis(120), Duration::from_secs(5)).unwrap();
+        let limits = Limits { pending_timeout: Duration::from_millis(300), max_pending: 3 };
+        let (listener, rx) = listen_with(socket, settings, limits).unwrap();
+        let mut sessions = accept_all(rx).await;
+        // Five scanners send one well-formed induction each and go away.
+        let induction = crate::fuzz::tests_support::induction();
+        let mut scanners = Vec::new();
+        for _ in 0..5 {
+            let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            u.send_to(&induction, addr).await.unwrap();
+            let mut answer = [0u8; 256];
+            let (n, _) = tokio::time::timeout(Duration::from_secs(2), u.recv_from(&mut answer)).await.unwrap().unwrap();
+            assert!(parse_packet(&answer[..n], false).is_ok(), "the induction is answered");
+            scanners.push(u);
+        }
+        // Two were forgotten at once (the bound), the other three after the timeout.
+        assert_eq!(listener.counters().half_open_expired.load(Ordering::Relaxed), 2);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(listener.counters().half_open_expired.load(Ordering::Relaxed), 5);
+        // A real caller still connects.
+        let _caller = srt_tokio::SrtSocket::builder().call(addr, Some("after-scan")).await.unwrap();
+        assert!(sessions.recv().await.is_some());
         listener.close().await;
     }
 
