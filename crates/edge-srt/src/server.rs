@@ -292,9 +292,11 @@ async fn session(
     }
     stats.ended(now);
     let c = demux.counters();
+    let st = statistics.borrow().clone();
     tracing::info!(
         event = %event_name, %peer, reason = ?reason, bytes = c.bytes, cc_errors = c.cc_errors,
-        dropped_units = c.dropped_units, "SRT encoder disconnected"
+        dropped_units = c.dropped_units, srt_lost = st.rx_loss_data, srt_retransmitted = st.rx_retransmit_data,
+        srt_too_late = st.rx_dropped_data, queue_drops = socket.queue_drops(), "SRT encoder disconnected"
     );
     let send_end = reason != EndReason::ConsumerGone;
     // The authorizer is told first (as for RTMP), then the queue gets its End.

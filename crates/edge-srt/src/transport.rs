@@ -180,6 +180,7 @@ pub struct Session {
     close: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Ending>>,
     ended: Option<Ending>,
+    queue_drops: Arc<AtomicU64>,
 }
 
 /// Why a session's connection ended.
@@ -214,6 +215,12 @@ impl Session {
     /// The next payload; None once the connection has ended (see [`Session::ending`]).
     pub async fn recv(&mut self) -> Option<(Instant, Bytes)> {
         self.data.recv().await
+    }
+
+    /// Datagrams of this session dropped before its connection saw them (its queue was full:
+    /// the session task fell behind). SRT recovers them if there is time.
+    pub fn queue_drops(&self) -> u64 {
+        self.queue_drops.load(Ordering::Relaxed)
     }
 
     /// SRT's counters, updated at the statistics interval (1 s).
@@ -311,6 +318,8 @@ pub fn parse_packet(data: &[u8], ipv6: bool) -> Result<Packet, String> {
 
 struct OpenSession {
     packets: mpsc::Sender<(Packet, SocketAddr)>,
+    /// Packets dropped because the queue was full (shared with the [`Session`]).
+    dropped: Arc<AtomicU64>,
     /// Which connection from this address: a late end report of an earlier one must not
     /// drop a newer one.
     generation: u64,
@@ -542,8 +551,11 @@ impl ListenerTask {
             out: BytesMut::with_capacity(1500),
         };
         let task = tokio::spawn(conn.run(DuplexConnection::new(connection), packets_rx, close_rx));
-        self.open.insert(id, OpenSession { packets: packets_tx, generation: self.generation });
+        let dropped = Arc::new(AtomicU64::new(0));
+        self.open
+            .insert(id, OpenSession { packets: packets_tx, generation: self.generation, dropped: dropped.clone() });
         let session = Session {
+            queue_drops: dropped,
             settings,
             data: data_rx,
             statistics: stats_rx,
@@ -566,6 +578,7 @@ impl ListenerTask {
             Ok(()) => Input::Success(ResultOf::DelegatePacket(id)),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.counters.session_queue_full.fetch_add(1, Ordering::Relaxed);
+                open.dropped.fetch_add(1, Ordering::Relaxed);
                 Input::Success(ResultOf::DelegatePacket(id))
             }
             // The session's task has ended: the listener forgets it, and the caller's next
