@@ -81,28 +81,35 @@ mod tests {
         .collect()
     }
 
+    /// `n` deterministic mutations of the seeds (xorshift): up to `max_edits` inserted bytes
+    /// (from `specials` or random), overwritten bytes, and truncations that keep `keep` bytes.
+    fn mutations(all: &[Vec<u8>], n: usize, max_edits: usize, specials: &[u8], keep: usize) -> Vec<Vec<u8>> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..n)
+            .map(|i| {
+                let mut v = all[i % all.len()].clone();
+                for _ in 0..1 + i % max_edits {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = (x as usize) % (v.len() + 1);
+                    match x % 4 {
+                        0 if !specials.is_empty() => v.insert(at, specials[(x >> 8) as usize % specials.len()]),
+                        1 if at < v.len() => v[at] = (x >> 16) as u8,
+                        2 if at >= keep => v.truncate(at),
+                        _ => v.insert(at, (x >> 24) as u8),
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
     #[test]
     fn srt_stream_id_target() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let all = seeds();
-        for s in &all {
+        for s in all.iter().chain(&mutations(&all, 5000, 6, b"%&/#,=:!\0\xff", 0)) {
             srt_stream_id(s);
-        }
-        for i in 0..5000 {
-            let mut v = all[i % all.len()].clone();
-            for _ in 0..1 + i % 6 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % (v.len() + 1);
-                match x % 4 {
-                    0 => v.insert(at, b"%&/#,=:!\0\xff"[(x >> 8) as usize % 10]),
-                    1 if at < v.len() => v[at] = (x >> 16) as u8,
-                    2 => v.truncate(at),
-                    _ => v.insert(at, (x >> 24) as u8),
-                }
-            }
-            srt_stream_id(&v);
         }
     }
 
@@ -116,7 +123,7 @@ mod tests {
                 timestamp: TimeStamp::from_micros(100),
                 dest_sockid: SocketId(0),
                 control_type: ControlTypes::Handshake(HandshakeControlInfo {
-                    init_seq_num: rand_seq(),
+                    init_seq_num: srt_protocol::packet::SeqNumber::new_truncate(0x0102_0304),
                     max_packet_size: srt_protocol::options::PacketSize(1500),
                     max_flow_size: srt_protocol::options::PacketCount(8192),
                     shake_type,
@@ -144,32 +151,13 @@ mod tests {
         ]
     }
 
-    fn rand_seq() -> srt_protocol::packet::SeqNumber {
-        srt_protocol::packet::SeqNumber::new_truncate(0x0102_0304)
-    }
-
     #[test]
     fn srt_packet_target() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let all = packet_seeds();
         assert!(parse_packet(&all[0][3..], false).is_ok(), "the seeds reach the handshake code");
-        for s in &all {
+        // Truncations keep the flags byte and the first length.
+        for s in all.iter().chain(&mutations(&all, 3000, 8, &[], 3)) {
             srt_packet(s);
-        }
-        for i in 0..3000 {
-            let mut v = all[i % all.len()].clone();
-            for _ in 0..1 + i % 8 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % v.len().max(1);
-                match x % 3 {
-                    0 if at < v.len() => v[at] = (x >> 16) as u8,
-                    1 if at > 3 => v.truncate(at),
-                    _ => v.insert(at, (x >> 24) as u8),
-                }
-            }
-            srt_packet(&v);
         }
     }
 

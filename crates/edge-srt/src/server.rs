@@ -76,7 +76,7 @@ pub async fn serve(
             tokio::select! {
                 req = incoming.recv() => {
                     let Some(req) = req else {
-                        tracing::error!(addr = %local, "SRT listener task ended; starting it again");
+                        tracing::error!(addr = %local, counters = %listener.counters_summary(), "SRT listener task ended; starting it again");
                         drop(listener);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue 'listen;
@@ -92,6 +92,7 @@ pub async fn serve(
                 r = shutdown.changed() => {
                     if r.is_err() || *shutdown.borrow() {
                         while tasks.join_next().await.is_some() {}
+                        tracing::info!(addr = %local, counters = %listener.counters_summary(), "SRT listener closing");
                         listener.close().await;
                         break 'listen;
                     }

@@ -119,6 +119,21 @@ impl Listener {
         &self.counters
     }
 
+    /// The counters as one log line's fields (`malformed=… queue_full=…`).
+    pub fn counters_summary(&self) -> String {
+        let c = &*self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "malformed={} queue_full={} requests_refused={} unsupported_control={} half_open_expired={} sessions_ended={}",
+            g(&c.malformed),
+            g(&c.session_queue_full),
+            g(&c.requests_refused),
+            g(&c.unsupported_control),
+            g(&c.half_open_expired),
+            g(&c.sessions_ended)
+        )
+    }
+
     /// Stops answering on the port; open sessions see their connection close.
     pub async fn close(mut self) {
         drop(self.close.take());
@@ -444,10 +459,8 @@ impl ListenerTask {
         }
     }
 
-    async fn send(&mut self, (packet, to): (Packet, SocketAddr)) -> io::Result<usize> {
-        self.out.clear();
-        packet.serialize(&mut self.out);
-        self.socket.send_to(&self.out, to).await
+    async fn send(&mut self, packet: (Packet, SocketAddr)) -> io::Result<usize> {
+        send_packet(&self.socket, &mut self.out, packet).await
     }
 
     /// A datagram from `id`: the listener has (or now makes) a session for it.
@@ -591,6 +604,13 @@ impl ListenerTask {
     }
 }
 
+/// Serializes `packet` into `out` (kept between calls) and sends it.
+async fn send_packet(socket: &UdpSocket, out: &mut BytesMut, (packet, to): (Packet, SocketAddr)) -> io::Result<usize> {
+    out.clear();
+    packet.serialize(out);
+    socket.send_to(out, to).await
+}
+
 fn result(of: ResultOf, r: io::Result<usize>) -> Input {
     match r {
         Ok(_) => Input::Success(of),
@@ -717,10 +737,8 @@ impl ConnectionTask {
         self.counters.unsupported_control.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn send(&mut self, (packet, to): (Packet, SocketAddr)) -> io::Result<usize> {
-        self.out.clear();
-        packet.serialize(&mut self.out);
-        self.socket.send_to(&self.out, to).await
+    async fn send(&mut self, packet: (Packet, SocketAddr)) -> io::Result<usize> {
+        send_packet(&self.socket, &mut self.out, packet).await
     }
 }
 
