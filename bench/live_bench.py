@@ -33,6 +33,7 @@ Prints Markdown tables for docs/benchmarks.md. The media file is made once under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -700,16 +701,33 @@ def cpu_at(server, n: int, window_s: float) -> dict:
         server.release(streams)
 
 
+@contextlib.contextmanager
+def streams_on_all(servers: list, n: int, **extra):
+    """n streams on every server at once: {name: {"srv", "streams", "encoders", key: factory()
+    for each extra key}}; the
+    encoders are stopped and the streams released on the way out. On exit each entry also gets
+    "alive" (encoders still running) and "advancing" (playlists with a segment)."""
+    per: dict = {}
+    try:
+        for srv in servers:
+            streams, encoders = start_streams(srv, n)
+            per[srv.name] = {"srv": srv, "streams": streams, "encoders": encoders, **{k: f() for k, f in extra.items()}}
+        yield per
+        for d in per.values():
+            d["alive"] = sum(e.alive() for e in d["encoders"])
+            d["advancing"] = sum(1 for m in playlist_msns(d["srv"], d["streams"]) if m >= 0)
+    finally:
+        for d in per.values():
+            stop_all(d["encoders"])
+            d["srv"].release(d["streams"])
+
+
 def cpu_together(servers: list, n: int, window_s: float, windows: int) -> dict:
     """n streams on every server at once; then `windows` consecutive windows in which every
     server's CPU (and its encoders') is read over the same interval. Run side by side, both
     servers see the same machine (frequency, other load, cache), which back-to-back runs do not:
     at one stream the difference looked for is a few clock ticks."""
-    per: dict = {}
-    try:
-        for srv in servers:
-            streams, encoders = start_streams(srv, n)
-            per[srv.name] = {"srv": srv, "streams": streams, "encoders": encoders, "cpu": [], "ffmpeg": []}
+    with streams_on_all(servers, n, cpu=list, ffmpeg=list) as per:
         deadline = time.monotonic() + 30
         for d in per.values():
             while min(playlist_msns(d["srv"], d["streams"])) < 0 and time.monotonic() < deadline:
@@ -724,13 +742,6 @@ def cpu_together(servers: list, n: int, window_s: float, windows: int) -> dict:
             for k, (p, q) in pids.items():
                 per[k]["cpu"].append(100.0 * (cpu_ticks(p) - c0[k][0]) / CLK_TCK / (t1 - t0))
                 per[k]["ffmpeg"].append(100.0 * (cpu_ticks(q) - c0[k][1]) / CLK_TCK / (t1 - t0))
-        for d in per.values():
-            d["alive"] = sum(e.alive() for e in d["encoders"])
-            d["advancing"] = sum(1 for m in playlist_msns(d["srv"], d["streams"]) if m >= 0)
-    finally:
-        for d in per.values():
-            stop_all(d["encoders"])
-            d["srv"].release(d["streams"])
     return {k: {"n": n, "cpu": d["cpu"], "ffmpeg": d["ffmpeg"], "median": statistics.median(d["cpu"]),
                 "alive": d["alive"], "advancing": d["advancing"], "load": os.getloadavg()[0]}
             for k, d in per.items()}
@@ -738,12 +749,8 @@ def cpu_together(servers: list, n: int, window_s: float, windows: int) -> dict:
 
 def soak(servers: list, n: int, minutes: float, every: float = 10.0) -> dict:
     """n streams on every server at once for `minutes`; RSS sampled every `every` s."""
-    per: dict = {}
-    try:
-        for srv in servers:
-            idle = rss_mib(srv.pids())
-            streams, encoders = start_streams(srv, n)
-            per[srv.name] = {"srv": srv, "streams": streams, "encoders": encoders, "idle": idle, "samples": []}
+    idle = {srv.name: rss_mib(srv.pids()) for srv in servers}
+    with streams_on_all(servers, n, samples=list) as per:
         t_start = time.monotonic()
         end = t_start + minutes * 60
         while time.monotonic() < end:
@@ -752,12 +759,6 @@ def soak(servers: list, n: int, minutes: float, every: float = 10.0) -> dict:
             time.sleep(min(every, max(0.0, end - time.monotonic())))
         for d in per.values():
             d["samples"].append((time.monotonic() - t_start, rss_mib(d["srv"].pids())))
-            d["alive"] = sum(e.alive() for e in d["encoders"])
-            d["advancing"] = sum(1 for m in playlist_msns(d["srv"], d["streams"]) if m >= 0)
-    finally:
-        for d in per.values():
-            stop_all(d["encoders"])
-            d["srv"].release(d["streams"])
     out = {}
     for name, d in per.items():
         samples = d["samples"]
@@ -770,9 +771,9 @@ def soak(servers: list, n: int, minutes: float, every: float = 10.0) -> dict:
             mr = statistics.mean(r for _, r in steady)
             den = sum((t - mt) ** 2 for t, _ in steady)
             slope = sum((t - mt) * (r - mr) for t, r in steady) / den if den else 0.0  # MiB/s
-        out[name] = {"idle": d["idle"], "first": samples[0][1], "peak": max(r for _, r in samples),
+        out[name] = {"idle": idle[name], "first": samples[0][1], "peak": max(r for _, r in samples),
                      "steady_min": min(r for _, r in steady), "steady_max": max(r for _, r in steady),
-                     "last": samples[-1][1], "per_stream": (samples[-1][1] - d["idle"]) / n,
+                     "last": samples[-1][1], "per_stream": (samples[-1][1] - idle[name]) / n,
                      "steady_from": steady[0][0], "steady_growth": steady[-1][1] - steady[0][1],
                      "slope_mib_per_hour": slope * 3600, "alive": d["alive"], "advancing": d["advancing"],
                      "samples": samples}
